@@ -1,0 +1,3 @@
+from segstudio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Start-up of the window. Nothing here imports torch: the window must paint within 2 s."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from segstudio import APP_NAME, __version__
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    return app
+
+
+def open_initial(window, path: str | None) -> None:
+    """Open ``path`` or, without one, the demo project (generated on first use)."""
+    if path:
+        window.open_path(path)
+        return
+    from segstudio.errors import SegStudioError
+    from segstudio.resources.demo_project import ensure_demo
+    from segstudio.ui.settings import default_demo_dir
+
+    window.statusBar().showMessage("Preparing the demo project…")
+    try:
+        project = ensure_demo(default_demo_dir())
+    except (OSError, SegStudioError) as exc:
+        window.show_error(f"The demo project could not be created: {exc}")
+        return
+    window.set_project(project)
+
+
+def run_gui(path: str | None = None) -> int:
+    app = create_app()
+    from segstudio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    # Open after the first paint so the window appears at once, even on first launch.
+    QTimer.singleShot(0, lambda: open_initial(window, path))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_gui(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -1,0 +1,205 @@
+"""The image list: thumbnails (decoded lazily in a worker), names, split and label progress.
+
+Thumbnails are requested only when the view asks to paint a row, so a project of thousands of
+images opens at once. Images that cannot be read get an error badge and their message as
+tool tip; the rest of the project works as usual.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QListView, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QWidget)
+
+from segstudio.core.project import Project
+from segstudio.ui.workers import ThumbnailLoader
+
+THUMB = 56
+ImageIdRole = Qt.UserRole + 1
+LabelledRole = Qt.UserRole + 2
+ErrorRole = Qt.UserRole + 3
+SplitRole = Qt.UserRole + 4
+
+
+class ImageListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self._thumbs: dict[str, QPixmap] = {}
+        self.errors: dict[str, str] = {}
+        self.loader = ThumbnailLoader(THUMB, parent=self)
+        self.loader.thumbnail_ready.connect(self._on_thumb)
+        self.loader.thumbnail_failed.connect(self._on_thumb_failed)
+
+    def set_project(self, project: Project | None) -> None:
+        self.beginResetModel()
+        self.loader.cancel_all()
+        self.project = project
+        self._thumbs.clear()
+        self.errors.clear()
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Rows were added or removed in the project."""
+        self.beginResetModel()
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() or self.project is None else len(self.project.images)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        if not index.isValid() or self.project is None or index.row() >= len(self.project.images):
+            return None
+        e = self.project.images[index.row()]
+        if role == Qt.DisplayRole:
+            return e.id
+        if role == ImageIdRole:
+            return e.id
+        if role == LabelledRole:
+            return e.labelled
+        if role == SplitRole:
+            return e.split
+        if role == ErrorRole:
+            return self.errors.get(e.id)
+        if role == Qt.ToolTipRole:
+            err = self.errors.get(e.id)
+            path = self.project.image_path(e)
+            return f"{path}\n{err}" if err else f"{path}\n{e.labelled:.1%} labelled · {e.split}"
+        if role == Qt.DecorationRole:
+            pm = self._thumbs.get(e.id)
+            if pm is None and e.id not in self.errors:
+                self.loader.request(e.id, self.project.image_path(e))
+            return pm
+        return None
+
+    def row_of(self, image_id: str) -> int:
+        if self.project is None:
+            return -1
+        try:
+            return self.project.index_of(image_id)
+        except KeyError:
+            return -1
+
+    def mark_error(self, image_id: str, message: str) -> None:
+        self.errors[image_id] = message
+        self._changed(image_id)
+
+    def image_changed(self, image_id: str) -> None:
+        self._changed(image_id)
+
+    def _changed(self, image_id: str) -> None:
+        row = self.row_of(image_id)
+        if row >= 0:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def _on_thumb(self, image_id: str, qimg: QImage) -> None:
+        self._thumbs[image_id] = QPixmap.fromImage(qimg)
+        self.errors.pop(image_id, None)
+        self._changed(image_id)
+
+    def _on_thumb_failed(self, image_id: str, message: str) -> None:
+        self.mark_error(image_id, message)
+
+
+class ImageItemDelegate(QStyledItemDelegate):
+    """Thumbnail, name, split and a thin label-progress bar; a red badge on unreadable files."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(200, THUMB + 8)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        r = option.rect
+        if option.state & QStyle.State_Selected:
+            painter.fillRect(r, option.palette.highlight())
+            text_color = option.palette.highlightedText().color()
+        else:
+            text_color = option.palette.text().color()
+        thumb_rect = QRect(r.left() + 4, r.top() + 4, THUMB, THUMB)
+        pm = index.data(Qt.DecorationRole)
+        error = index.data(ErrorRole)
+        painter.fillRect(thumb_rect, QColor(40, 40, 40))
+        if pm is not None:
+            s = pm.size().scaled(thumb_rect.size(), Qt.KeepAspectRatio)
+            target = QRect(0, 0, s.width(), s.height())
+            target.moveCenter(thumb_rect.center())
+            painter.drawPixmap(target, pm)
+        if error:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(200, 40, 40))
+            badge = QRect(thumb_rect.right() - 20, thumb_rect.top() + 2, 18, 18)
+            painter.drawEllipse(badge)
+            painter.setPen(QColor("white"))
+            f = painter.font()
+            f.setBold(True)
+            painter.setFont(f)
+            painter.drawText(badge, Qt.AlignCenter, "!")
+        x = thumb_rect.right() + 8
+        text_rect = QRect(x, r.top() + 4, r.right() - x - 4, 20)
+        f = option.font
+        painter.setFont(f)
+        painter.setPen(text_color)
+        name = option.fontMetrics.elidedText(str(index.data(Qt.DisplayRole)), Qt.ElideMiddle,
+                                             text_rect.width())
+        painter.drawText(text_rect, Qt.AlignLeft | Qt.AlignVCenter, name)
+        sub = QRect(x, r.top() + 24, text_rect.width(), 16)
+        small = QColor(text_color)
+        small.setAlpha(170)
+        painter.setPen(small)
+        if error:
+            painter.setPen(QColor(200, 40, 40) if not option.state & QStyle.State_Selected else text_color)
+            painter.drawText(sub, Qt.AlignLeft | Qt.AlignVCenter, "cannot be read")
+        else:
+            frac = float(index.data(LabelledRole) or 0.0)
+            split = index.data(SplitRole)
+            painter.drawText(sub, Qt.AlignLeft | Qt.AlignVCenter,
+                             f"{_pct(frac)} labelled" + ("" if split == "auto" else f" · {split}"))
+            bar = QRect(x, r.top() + 44, min(120, text_rect.width()), 5)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(128, 128, 128, 80))
+            painter.drawRect(bar)
+            if frac > 0:
+                painter.setBrush(QColor(0, 158, 115))
+                painter.drawRect(QRect(bar.left(), bar.top(), max(1, int(bar.width() * min(frac, 1))),
+                                       bar.height()))
+        painter.restore()
+
+
+def _pct(frac: float) -> str:
+    if frac <= 0:
+        return "0 %"
+    if frac < 0.001:
+        return "<0.1 %"
+    return f"{frac * 100:.1f} %" if frac < 0.1 else f"{frac * 100:.0f} %"
+
+
+class ImageListView(QListView):
+    image_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list_model = ImageListModel(self)
+        self.setModel(self.list_model)
+        self.setItemDelegate(ImageItemDelegate(self))
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setUniformItemSizes(True)
+        self.setMinimumWidth(200)
+        self.selectionModel().currentChanged.connect(self._on_current)
+
+    def set_project(self, project: Project | None) -> None:
+        self.list_model.set_project(project)
+
+    def select_image(self, image_id: str) -> None:
+        row = self.list_model.row_of(image_id)
+        if row >= 0:
+            self.setCurrentIndex(self.list_model.index(row))
+
+    def current_image_id(self) -> str | None:
+        idx = self.currentIndex()
+        return idx.data(ImageIdRole) if idx.isValid() else None
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.image_selected.emit(current.data(ImageIdRole))

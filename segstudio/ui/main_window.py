@@ -1,0 +1,409 @@
+"""The main window: a thin composer of the image list, canvas, class list and docks.
+
+It owns the open Project and routes signals between widgets; the rules live in core, the
+drawing in the widgets. Nothing slow runs here: images decode in a worker, masks save in one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QVBoxLayout, QWidget)
+
+from segstudio import __version__
+from segstudio.core.project import Project, find_images, open_or_create, PROJECT_FILE
+from segstudio.errors import SegStudioError
+from segstudio.io.images import is_image_file
+from segstudio.ui.canvas import CanvasPanel, CursorInfo
+from segstudio.ui.class_panel import ClassPanel
+from segstudio.ui.image_list import ImageListView
+from segstudio.ui.message_bar import MessageBar
+from segstudio.ui.settings import add_recent_project, app_settings, recent_projects
+from segstudio.ui.workers import ImageLoader, LoadedDocument
+
+
+class MainWindow(QMainWindow):
+    project_opened = Signal(object)   # Project
+    image_shown = Signal(str)         # image id, once it is on the canvas
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("segstudio")
+        self.setAcceptDrops(True)
+        self.project: Project | None = None
+        self.current_image_id: str | None = None
+
+        self.message_bar = MessageBar()
+        self.canvas = CanvasPanel()
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.message_bar)
+        lay.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+
+        self.image_list = ImageListView()
+        self.class_panel = ClassPanel()
+        self.images_dock = self._dock("Images", self.image_list, Qt.LeftDockWidgetArea)
+        self.classes_dock = self._dock("Classes", self.class_panel, Qt.RightDockWidgetArea)
+        self.training_dock = self._dock("Training", _placeholder(
+            "Training settings and the Train button live here."), Qt.RightDockWidgetArea)
+        self.dashboard_dock = self._dock("Dashboard", _placeholder(
+            "Loss curves, IoU and the confusion matrix appear here while a model trains."),
+            Qt.BottomDockWidgetArea)
+
+        self.loader = ImageLoader(parent=self)
+        self.loader.loaded.connect(self._on_image_loaded)
+        self.loader.failed.connect(self._on_image_failed)
+
+        self._save_timer = QTimer(self, singleShot=True, interval=800)
+        self._save_timer.timeout.connect(self.save_project_file)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._connect()
+        self._restore_geometry()
+
+    # ------------------------------------------------------------- building
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        self.zoom_label = QLabel("")
+        self.pos_label = QLabel("")
+        self.class_label = QLabel("")
+        for w in (self.pos_label, self.class_label, self.zoom_label):
+            w.setMinimumWidth(90)
+            self.statusBar().addPermanentWidget(w)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.open_action = self._action("&Open Project or Image Folder…", self._ask_open,
+                                        QKeySequence.Open, "Open a project folder, or a folder of "
+                                        "images to start a new project")
+        self.add_images_action = self._action("&Add Images…", self._ask_add_images, None,
+                                              "Add image files to this project")
+        self.save_action = self._action("&Save", self.save, QKeySequence.Save,
+                                        "Save masks and the project file")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.Quit)
+        f.addAction(self.open_action)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        f.addAction(self.add_images_action)
+        f.addSeparator()
+        f.addAction(self.save_action)
+        f.addSeparator()
+        f.addAction(self.quit_action)
+
+        e = mb.addMenu("&Edit")
+        e.addAction(self.canvas.undo_action)
+        e.addAction(self.canvas.redo_action)
+
+        v = mb.addMenu("&View")
+        v.addAction(self._action("&Fit to Window", self.canvas.fit_to_window, "Ctrl+0"))
+        v.addAction(self._action("&Actual Pixels (100 %)", self.canvas.zoom_100, "Ctrl+1"))
+        v.addSeparator()
+        for dock in (self.images_dock, self.classes_dock, self.training_dock, self.dashboard_dock):
+            v.addAction(dock.toggleViewAction())
+
+        h = mb.addMenu("&Help")
+        h.addAction(self._action("&About segstudio", self.show_about))
+
+    def _connect(self) -> None:
+        self.image_list.image_selected.connect(self.show_image)
+        self.class_panel.class_selected.connect(self._on_class_selected)
+        self.class_panel.classes_changed.connect(self._on_classes_changed)
+        self.class_panel.delete_requested.connect(self.delete_class)
+        self.class_panel.error.connect(self.show_error)
+        self.canvas.mask_saved.connect(self._on_mask_saved)
+        self.canvas.save_failed.connect(self.show_error)
+        self.canvas.cursor_info.connect(self._on_cursor)
+        self.canvas.zoom_changed.connect(self._on_zoom)
+        self.canvas.active_class_changed.connect(self.class_panel.select_class)
+
+    # ------------------------------------------------------------- projects
+    def open_path(self, path: str | Path) -> bool:
+        """Open a project folder, a segstudio.json, or a folder of images (new project)."""
+        self._finish_current()
+        try:
+            project = open_or_create(path)
+        except SegStudioError as exc:
+            self.show_error(str(exc))
+            return False
+        except OSError as exc:
+            self.show_error(f"{path}: {exc.strerror or exc}")
+            return False
+        self.set_project(project)
+        return True
+
+    def set_project(self, project: Project) -> None:
+        self._finish_current()
+        self.loader.cancel()
+        self.project = project
+        self.current_image_id = None
+        self.canvas.set_project(project)
+        self.image_list.set_project(project)
+        self.class_panel.set_project(project)
+        self.message_bar.dismiss()
+        self.setWindowTitle(f"{project.name} — segstudio")
+        add_recent_project(project.root)
+        self.project_opened.emit(project)
+        last = project.settings.get("last_image")
+        if project.images:
+            target = last if any(e.id == last for e in project.images) else project.images[0].id
+            self.image_list.select_image(target)
+        else:
+            self.message_bar.show_message("This project has no images yet: drop images or a "
+                                          "folder here, or use File › Add Images.", "info")
+
+    def add_images(self, paths: list[Path]) -> int:
+        if self.project is None:
+            return 0
+        files: list[Path] = []
+        for p in paths:
+            if p.is_dir():
+                files.extend(find_images(p))
+            elif is_image_file(p):
+                files.append(p)
+        added = self.project.add_images(files)
+        if added:
+            self.image_list.list_model.refresh()
+            self.save_project_file()
+            if self.current_image_id:
+                self.image_list.select_image(self.current_image_id)
+            else:
+                self.image_list.select_image(added[0].id)
+            self.statusBar().showMessage(f"Added {len(added)} image(s).", 4000)
+        else:
+            self.statusBar().showMessage("No new images to add.", 4000)
+        return len(added)
+
+    def save(self) -> bool:
+        self.canvas.flush_saves()
+        return self.save_project_file()
+
+    def save_project_file(self) -> bool:
+        self._save_timer.stop()
+        if self.project is None:
+            return True
+        if self.current_image_id:
+            self.project.settings["last_image"] = self.current_image_id
+        try:
+            self.project.save()
+        except SegStudioError as exc:
+            self.show_error(str(exc))
+            return False
+        return True
+
+    def _schedule_project_save(self) -> None:
+        self._save_timer.start()
+
+    def _finish_current(self) -> None:
+        if self.project is not None:
+            self.canvas.flush_saves()
+            self.save_project_file()
+
+    # --------------------------------------------------------------- images
+    def show_image(self, image_id: str) -> None:
+        if self.project is None:
+            return
+        try:
+            entry = self.project.entry(image_id)
+        except KeyError:
+            return
+        self.current_image_id = image_id
+        self.statusBar().showMessage(f"Loading {image_id}…")
+        self.loader.request(image_id, self.project.image_path(entry),
+                            self.project.mask_path(entry), len(self.project.classes))
+
+    def _on_image_loaded(self, doc: LoadedDocument) -> None:
+        if self.project is None or doc.image_id != self.current_image_id:
+            return
+        entry = self.project.entry(doc.image_id)
+        self.canvas.show_image(entry, doc.image, doc.mask)
+        h, w = doc.image.shape[:2]
+        note = f" — {doc.note}" if doc.note else ""
+        self.statusBar().showMessage(f"{doc.image_id}: {w} x {h}{note}", 5000)
+        if self.message_bar.level == "error":
+            self.message_bar.dismiss()
+        if doc.note:
+            self.message_bar.show_message(f"{doc.image_id}: {doc.note}.", "info")
+        self.image_shown.emit(doc.image_id)
+
+    def _on_image_failed(self, image_id: str, message: str) -> None:
+        self.image_list.list_model.mark_error(image_id, message)
+        if image_id == self.current_image_id:
+            self.canvas.clear()
+        self.show_error(message)
+
+    def _on_mask_saved(self, image_id: str, _fraction: float) -> None:
+        self.image_list.list_model.image_changed(image_id)
+        self._schedule_project_save()
+
+    # -------------------------------------------------------------- classes
+    def _on_class_selected(self, index: int) -> None:
+        self.canvas.set_active_class(index)
+
+    def _on_classes_changed(self) -> None:
+        self.canvas.refresh_classes()
+        self.save_project_file()
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes/no. Tests replace this method to answer without a modal dialog."""
+        return QMessageBox.question(self, title, text) == QMessageBox.Yes
+
+    def delete_class(self, index: int) -> bool:
+        if self.project is None or not (0 <= index < len(self.project.classes)):
+            return False
+        if len(self.project.classes) <= 1:
+            self.show_error("A project needs at least one class.")
+            return False
+        self.canvas.flush_saves()
+        impact = self.project.class_deletion_impact(index)
+        if not self.confirm("Delete class", impact.describe()):
+            return False
+        try:
+            self.project.delete_class(index)
+        except SegStudioError as exc:
+            self.show_error(str(exc))
+            return False
+        self.save_project_file()
+        self.class_panel.reload()
+        self.canvas.set_project(self.project)  # masks on disk changed: drop open state
+        self.image_list.list_model.refresh()
+        if self.current_image_id:
+            self.image_list.select_image(self.current_image_id)
+            self.show_image(self.current_image_id)
+        return True
+
+    # ---------------------------------------------------------------- status
+    def _on_cursor(self, info: CursorInfo | None) -> None:
+        if info is None:
+            self.pos_label.setText("")
+            self.class_label.setText("")
+            return
+        self.pos_label.setText(f"x {info.x}  y {info.y}")
+        if info.class_index is None:
+            self.class_label.setText("not labelled")
+        elif self.project and info.class_index < len(self.project.classes):
+            self.class_label.setText(self.project.classes[info.class_index].name)
+        else:
+            self.class_label.setText(f"class {info.class_index}")
+
+    def _on_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f} %")
+
+    def show_error(self, message: str) -> None:
+        self.message_bar.show_message(message, "error")
+        self.statusBar().showMessage(message.splitlines()[0], 8000)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About segstudio", about_text())
+
+    # ---------------------------------------------------------------- dialogs
+    def _ask_open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project or a folder of images")
+        if folder:
+            self.open_path(folder)
+
+    def _ask_add_images(self) -> None:
+        if self.project is None:
+            return
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add images", str(self.project.root),
+            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)")
+        if files:
+            self.add_images([Path(f) for f in files])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = recent_projects()
+        if not items:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+        for p in items:
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+
+    # ----------------------------------------------------------- drag & drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.handle_dropped_paths(paths)
+
+    def handle_dropped_paths(self, paths: list[Path]) -> None:
+        """A project folder opens; images and image folders are added to the open project
+        (or, with none open, a dropped folder becomes a new project)."""
+        if len(paths) == 1 and paths[0].is_dir() and (paths[0] / PROJECT_FILE).exists():
+            self.open_path(paths[0])
+        elif len(paths) == 1 and paths[0].name == PROJECT_FILE:
+            self.open_path(paths[0].parent)
+        elif self.project is None and len(paths) == 1 and paths[0].is_dir():
+            self.open_path(paths[0])
+        else:
+            if self.add_images(paths) == 0:
+                self.show_error("Nothing to add: drop image files (PNG, JPEG, TIFF, BMP) or "
+                                "folders that hold them.")
+
+    # --------------------------------------------------------------- closing
+    def _restore_geometry(self) -> None:
+        s = app_settings()
+        geo = s.value("window/geometry")
+        state = s.value("window/state")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 800)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        self._finish_current()
+        self.loader.cancel()
+        self.image_list.list_model.loader.cancel_all()
+        s = app_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.sync()
+        super().closeEvent(event)
+
+
+def _placeholder(text: str) -> QWidget:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignCenter)
+    label.setMargin(12)
+    label.setEnabled(False)
+    return label
+
+
+def about_text() -> str:
+    from PySide6 import __version__ as pyside_version
+
+    return (f"<h3>segstudio {__version__}</h3>"
+            "<p>Paint class masks on your images, train a U-Net on them, correct its "
+            "predictions, retrain, and export masks and models.</p>"
+            f"<p>Qt for Python {pyside_version}. PyTorch is loaded when training starts.</p>"
+            "<p>Licensed under the MIT licence.</p>")
