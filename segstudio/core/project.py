@@ -255,16 +255,16 @@ class Project:
         name = name.strip()
         if self.classes[index].name == name:
             return
-        self._check_unique_name(name)
+        self._check_unique_name(name, exclude=index)
         self.classes[index] = ClassInfo(name, self.classes[index].color)
 
     def recolor_class(self, index: int, color: str) -> None:
         self.classes[index] = ClassInfo(self.classes[index].name, color)
 
-    def _check_unique_name(self, name: str) -> None:
+    def _check_unique_name(self, name: str, exclude: int = -1) -> None:
         if not name:
             raise ConfigError("A class needs a non-empty name.")
-        if any(c.name.lower() == name.lower() for c in self.classes):
+        if any(c.name.lower() == name.lower() for i, c in enumerate(self.classes) if i != exclude):
             raise ConfigError(f"There is already a class called '{name}'.")
 
     def class_deletion_impact(self, index: int) -> DeletionImpact:

@@ -1,0 +1,3 @@
+from segstudio.ui.canvas.panel import CanvasPanel, CursorInfo
+
+__all__ = ["CanvasPanel", "CursorInfo"]
