@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.blocks import NORMS
+from segstudio.models.padding import pad_to_multiple
 
 CGM_MODES = ("hard", "soft", "off")
 # Added to the logits of a class the classification-guided module says is absent. Large enough
@@ -101,6 +102,9 @@ class SegmentationModel(nn.Module):
         self.filters = filters
         self.levels = len(filters)
         self.pad_multiple = 2 ** (self.levels - 1)
+        # Inputs are padded to at least 2 x 2 at the deepest level: batch/instance norm cannot
+        # normalise a single value per channel (batch of one 1 x 1 map) while training.
+        self.pad_min = 2 * self.pad_multiple
         # JSON-able constructor arguments: create_model(self.name, **self.config) rebuilds it.
         self.config = dict(config)
         # Per-head loss weights (None = equal) and the CGM loss weight; read by model_loss.
@@ -110,6 +114,10 @@ class SegmentationModel(nn.Module):
     @property
     def num_heads(self) -> int:
         return 1
+
+    def pad(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """Pad to the network's stride (see padding.py); returns the size to crop back to."""
+        return pad_to_multiple(x, self.pad_multiple, self.pad_min)
 
     def check_input(self, x: Tensor) -> None:
         if x.dim() != 4:

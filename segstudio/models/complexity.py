@@ -44,6 +44,8 @@ class LayerCall:
     name: str
     module: nn.Module
     macs: int
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
 
 
 def _macs(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
@@ -76,7 +78,8 @@ def trace_layers(model: nn.Module, input_shape: Sequence[int], depth: int | None
     calls: list[LayerCall] = []
 
     def hook(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
-        calls.append(LayerCall(names[m], m, _macs(m, args[0], out)))
+        calls.append(LayerCall(names[m], m, _macs(m, args[0], out), tuple(args[0].shape),
+                               tuple(out.shape)))
 
     handles = [m.register_forward_hook(hook) for m in twin.modules()
                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from segstudio.models.base import DeepOutputs, SegmentationModel, check_common, resolve_filters
 from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
-from segstudio.models.padding import crop_to, pad_to_multiple
+from segstudio.models.padding import crop_to
 from segstudio.errors import ConfigError
 
 
@@ -55,7 +55,7 @@ class UNet(SegmentationModel):
 
     def forward(self, x: Tensor, *, return_all: bool = False) -> Tensor | DeepOutputs:
         self.check_input(x)
-        x, size = pad_to_multiple(x, self.pad_multiple)
+        x, size = self.pad(x)
         skips = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else self.pool(x))

@@ -24,7 +24,7 @@ from segstudio.models.base import (
     CGM_MODES, DeepOutputs, SegmentationModel, apply_cgm, check_common, check_ds_weights,
     resolve_filters)
 from segstudio.models.blocks import ConvNormAct, DoubleConv, init_weights
-from segstudio.models.padding import crop_to, pad_to_multiple
+from segstudio.models.padding import crop_to
 
 
 class UNet3Plus(SegmentationModel):
@@ -125,7 +125,7 @@ class UNet3Plus(SegmentationModel):
     def forward(self, x: Tensor, *, return_all: bool = False) -> Tensor | DeepOutputs:
         """Inference logits (CGM-gated if enabled), or DeepOutputs for training."""
         self.check_input(x)
-        x, size = pad_to_multiple(x, self.pad_multiple)
+        x, size = self.pad(x)
         full = tuple(x.shape[-2:])
         enc = []
         for i, block in enumerate(self.encoder):

@@ -19,7 +19,7 @@ from segstudio.models.base import (
     DeepOutputs, SegmentationModel, average_heads, check_common, check_ds_weights,
     resolve_filters)
 from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
-from segstudio.models.padding import crop_to, pad_to_multiple
+from segstudio.models.padding import crop_to
 
 MODES = ("accurate", "fast")
 
@@ -137,7 +137,7 @@ class UNetPlusPlus(SegmentationModel):
             self._check_depth(depth)
         elif not return_all and self.mode == "fast":
             depth = self.fast_depth
-        x, size = pad_to_multiple(x, self.pad_multiple)
+        x, size = self.pad(x)
         if depth is not None and not return_all:
             X = self._nodes(x, depth)
             return crop_to(self.heads[f"head_{depth}"](X[0, depth]), size)
