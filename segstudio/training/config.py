@@ -1,0 +1,63 @@
+"""Training settings: one dataclass, JSON-able, shared by the window and the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from segstudio.errors import ConfigError
+from segstudio.training.augment import AugmentConfig
+
+
+@dataclass
+class TrainConfig:
+    architecture: str = "unet"
+    model: dict[str, Any] = field(default_factory=lambda: {"base_width": 16, "levels": 4})
+    loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})
+    patch: int = 192
+    batch: int = 8
+    epochs: int = 30
+    iterations_per_epoch: int | None = None   # None: enough patches to cover the images once
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    device: str = "auto"
+    amp: bool = True                          # mixed precision on CUDA
+    channels_last: bool = True                # on CUDA only (slower on CPU)
+    time_budget_s: float | None = None
+    patience: int | None = 10                 # early stop after this many epochs without gain
+    val_fraction: float = 0.2
+    val_tile: int = 512
+    seed: int = 0
+    cpu_threads: int | None = None            # None: all cores (headless) / all but one (GUI)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    resume_from: str | None = None            # checkpoint of a stopped run: continue that run
+    init_from: str | None = None              # checkpoint whose weights start a new run
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, Mapping):
+            aug = dict(self.augment)
+            if "scale" in aug:
+                aug["scale"] = tuple(aug["scale"])
+            self.augment = AugmentConfig(**aug)
+        checks = [(self.patch >= 16, "patch must be at least 16 pixels"),
+                  (self.batch >= 1, "batch must be at least 1"),
+                  (self.epochs >= 1, "epochs must be at least 1"),
+                  (self.lr > 0, "learning rate must be positive"),
+                  (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg.capitalize() + ".")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"] = asdict(self.augment)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"Unknown training option(s): {', '.join(unknown)}.")
+        return cls(**dict(d))

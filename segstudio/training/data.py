@@ -1,0 +1,166 @@
+"""Training data from a project: which images train, which validate, and how pixels are
+normalised. Images stay in their own dtype in memory; patches are normalised when cut.
+
+Only labelled pixels teach: masks keep 255 for "not labelled", and patch centres are drawn from
+labelled pixels so that a few strokes on a large image are still seen every epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from segstudio.core.classes import UNLABELLED
+from segstudio.core.project import ImageEntry, Project
+from segstudio.errors import ConfigError, SegStudioError
+from segstudio.io.images import read_image
+from segstudio.io.masks import read_mask
+
+MAX_CENTRES = 20_000  # labelled pixel coordinates kept per image for patch sampling
+
+
+@dataclass
+class Sample:
+    image_id: str
+    image: np.ndarray          # H x W x C, original dtype (C = 1 or 3)
+    mask: np.ndarray           # H x W uint8, 255 = not labelled
+    centres: np.ndarray        # (n, 2) int32 (y, x) of labelled pixels, subsampled
+
+    @property
+    def labelled_pixels(self) -> int:
+        return int(np.count_nonzero(self.mask != UNLABELLED))
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and std of the training images, in raw pixel units."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """H x W x C (any dtype) -> C x H x W float32."""
+        x = image.astype(np.float32)
+        m = np.asarray(self.mean, np.float32)
+        s = np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(((x - m) / s).transpose(2, 0, 1))
+
+    def to_json(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Normalisation":
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
+
+
+@dataclass
+class TrainingData:
+    train: list[Sample]
+    val: list[Sample]
+    channels: int
+    num_classes: int
+    norm: Normalisation
+    notes: list[str] = field(default_factory=list)
+    val_is_train: bool = False
+
+
+def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Bring any decoded image to H x W x channels (1 = grey, 3 = colour); alpha is dropped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if channels == 1 and image.shape[2] == 3:
+        # Luminance, kept in the source dtype's range.
+        image = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
+    elif channels == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return image
+
+
+def _centres(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.nonzero(mask != UNLABELLED)
+    if len(ys) > MAX_CENTRES:
+        keep = rng.choice(len(ys), MAX_CENTRES, replace=False)
+        ys, xs = ys[keep], xs[keep]
+    return np.stack([ys, xs], 1).astype(np.int32)
+
+
+def _auto_val(ids: list[str], fraction: float) -> set[str]:
+    """A deterministic choice of validation images: stable under adding images."""
+    if len(ids) < 2 or fraction <= 0:
+        return set()
+    ranked = sorted(ids, key=lambda i: hashlib.sha1(i.encode("utf-8")).hexdigest())
+    n = min(len(ids) - 1, max(1, round(len(ids) * fraction)))
+    return set(ranked[:n])
+
+
+def compute_normalisation(images: Iterable[np.ndarray], channels: int) -> Normalisation:
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    count = 0
+    for img in images:
+        step = max(1, int(np.sqrt(img.shape[0] * img.shape[1] / 65536)))
+        sub = img[::step, ::step].reshape(-1, channels).astype(np.float64)
+        total += sub.sum(0)
+        total_sq += (sub ** 2).sum(0)
+        count += sub.shape[0]
+    if count == 0:
+        return Normalisation((0.0,) * channels, (1.0,) * channels)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0))
+    std = np.where(std < 1e-6, 1.0, std)
+    return Normalisation(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+
+def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 0,
+                       max_pixels: int | None = None) -> TrainingData:
+    """Read every labelled image of the project. Images that fail to read are skipped and
+    named in ``notes``; no labelled image at all is an error the user can fix."""
+    rng = np.random.default_rng(seed)
+    notes: list[str] = []
+    loaded: list[tuple[ImageEntry, np.ndarray, np.ndarray]] = []
+    for entry, mask_path in project.saved_masks():
+        if entry.split == "test":
+            continue
+        try:
+            kwargs = {"max_pixels": max_pixels} if max_pixels else {}
+            img = read_image(project.image_path(entry), **kwargs).data
+            mask = read_mask(mask_path, shape=img.shape[:2], num_classes=len(project.classes))
+        except SegStudioError as exc:
+            notes.append(f"Skipped {entry.id}: {exc}")
+            continue
+        if not np.any(mask != UNLABELLED):
+            continue
+        loaded.append((entry, img, mask))
+    if not loaded:
+        raise ConfigError("No labelled pixels yet: paint a few strokes of each class on at least "
+                          "one image, then train.")
+    channels = 1 if all(i.ndim == 2 or i.shape[2] == 1 for _, i, _ in loaded) else 3
+    auto_ids = [e.id for e, _, _ in loaded if e.split == "auto"]
+    has_val = any(e.split == "val" for e, _, _ in loaded)
+    auto_val = set() if has_val else _auto_val(auto_ids, val_fraction)
+    train, val = [], []
+    for entry, img, mask in loaded:
+        s = Sample(entry.id, as_channels(img, channels), mask, _centres(mask, rng))
+        (val if entry.split == "val" or entry.id in auto_val else train).append(s)
+    val_is_train = False
+    if not train:
+        raise ConfigError("Every labelled image is assigned to validation: mark at least one "
+                          "labelled image for training (or 'auto').")
+    if not val:
+        val = train
+        val_is_train = True
+        notes.append("Only one labelled image: validation scores are measured on the training "
+                     "image and will be optimistic. Label a second image for honest scores.")
+    present = np.zeros(len(project.classes), bool)
+    for s in train:
+        present[np.unique(s.mask[s.mask != UNLABELLED])] = True
+    missing = [project.classes[i].name for i in np.flatnonzero(~present)]
+    if missing:
+        notes.append("No training labels yet for: " + ", ".join(missing) +
+                     ". The model cannot learn classes it never sees.")
+    norm = compute_normalisation((s.image for s in train), channels)
+    return TrainingData(train, val, channels, len(project.classes), norm, notes, val_is_train)

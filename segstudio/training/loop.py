@@ -1,0 +1,339 @@
+"""The training loop: a plain generator of report events, the same headless and in the window.
+
+    for event in train(project, config, control):
+        ...
+
+It checks ``control`` between batches (stop within one batch, pause/resume), recovers from
+out-of-memory by halving the batch, stops on a NaN loss keeping the best checkpoint, writes
+checkpoints atomically, and never lets an exception escape: failures end the run with a
+``RunFinished(reason="failed")`` that says what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from segstudio.core.project import Project
+from segstudio.errors import SegStudioError
+from segstudio.io.atomic import atomic_write_text
+from segstudio.training.augment import PatchSampler
+from segstudio.training.config import TrainConfig
+from segstudio.training.data import Sample, TrainingData, load_training_data
+from segstudio.training.devices import (cpu_threads_for_training, describe, free_memory,
+                                        is_out_of_memory, resolve_device)
+from segstudio.training.events import (CheckpointSaved, EpochReport, IterationReport, Notice,
+                                       RunFinished, RunStarted)
+
+Event = RunStarted | IterationReport | EpochReport | CheckpointSaved | Notice | RunFinished
+
+
+class TrainControl:
+    """Thread-safe stop and pause requests, checked by the loop between batches."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.05):
+            pass
+
+
+def model_num_classes(num_project_classes: int) -> int:
+    """Two classes train as binary (one sigmoid channel, pos_weight); more use softmax."""
+    return 1 if num_project_classes == 2 else num_project_classes
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up then cosine decay to 1 % of the base rate."""
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def new_run_dir(project: Project) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = project.runs_dir / stamp
+    n = 2
+    while run.exists():
+        run = project.runs_dir / f"{stamp}-{n}"
+        n += 1
+    run.mkdir(parents=True)
+    return run
+
+
+def train(project: Project, config: TrainConfig, control: TrainControl | None = None, *,
+          gui: bool = False, fault_hook: Callable[[int], None] | None = None) -> Iterator[Event]:
+    """Train on the project's labelled images; yields events until one RunFinished.
+
+    fault_hook(iteration) is called before each forward pass; tests use it to inject faults
+    (an out-of-memory error, a NaN)."""
+    control = control or TrainControl()
+    t0 = time.perf_counter()
+    try:
+        yield from _train(project, config, control, gui, fault_hook, t0)
+    except SegStudioError as exc:
+        yield RunFinished("failed", str(exc), None, None, 0, time.perf_counter() - t0)
+    except Exception as exc:  # a bug or a hardware fault: end the run, say what happened
+        yield RunFinished("failed", f"Training failed: {type(exc).__name__}: {exc}", None, None,
+                          0, time.perf_counter() - t0)
+
+
+def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
+           fault_hook: Callable[[int], None] | None, t0: float) -> Iterator[Event]:
+    from segstudio.models import create_model
+    from segstudio.training.checkpoints import (load_checkpoint, load_optimizer_state,
+                                                read_meta, save_checkpoint)
+    from segstudio.training.class_stats import count_labelled_pixels
+    from segstudio.training.losses import build_loss, model_loss
+
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training(gui))
+    torch.manual_seed(cfg.seed)
+    data = load_training_data(project, cfg.val_fraction, cfg.seed)
+    K = len(project.classes)
+    n_out = model_num_classes(K)
+    counts = count_labelled_pixels((s.mask for s in data.train), K)
+    loss_fn = build_loss(cfg.loss, n_out, counts).to(device)
+
+    start_epoch, best_miou, best_path = 1, -1.0, None
+    run_dir: Path
+    if cfg.resume_from:
+        meta = read_meta(cfg.resume_from)
+        ck = load_checkpoint(cfg.resume_from)
+        model = ck.model
+        run_dir = Path(cfg.resume_from).parent
+        start_epoch = int(meta.get("epoch", 0)) + 1
+        best_miou = float(meta.get("best_miou", -1.0))
+        best = run_dir / "best.safetensors"
+        best_path = str(best) if best.exists() else None
+    else:
+        model = create_model(cfg.architecture, in_channels=data.channels, num_classes=n_out,
+                             **cfg.model)
+        if cfg.init_from:
+            init = load_checkpoint(cfg.init_from)
+            try:
+                model.load_state_dict(init.model.state_dict())
+            except RuntimeError:
+                raise SegStudioError("The checkpoint to continue from has another architecture "
+                                     "or class count than this training set.") from None
+        run_dir = new_run_dir(project)
+    model.to(device)
+    channels_last = cfg.channels_last and device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.resume_from:
+        load_optimizer_state(cfg.resume_from, opt)
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, cfg.seed + start_epoch)
+    ipe = cfg.iterations_per_epoch or _auto_iterations(data.train, cfg.patch, cfg.batch)
+    total_steps = cfg.epochs * ipe
+    warmup = int(cfg.warmup_epochs * ipe)
+    batch = cfg.batch
+    meta_base = {
+        "classes": [{"name": c.name, "color": c.color} for c in project.classes],
+        "channels": data.channels, "normalisation": data.norm.to_json(),
+        "project": project.name, "train_config": cfg.to_json(),
+    }
+    atomic_write_text(run_dir / "config.json", json.dumps(
+        {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
+         "val_images": [s.image_id for s in data.val], **meta_base}, indent=1))
+    weights = None
+    if cfg.loss.get("name") == "weighted_ce":
+        from segstudio.training.class_stats import class_weights, pos_weight
+
+        weights = ((pos_weight(counts),) if n_out == 1 else
+                   tuple(float(v) for v in class_weights(
+                       counts, cfg.loss.get("class_weight_mode", "inverse"))))
+    from segstudio.models import count_parameters
+
+    yield RunStarted(str(run_dir), describe(device), cfg.architecture, count_parameters(model),
+                     len(data.train), 0 if data.val_is_train else len(data.val), cfg.epochs, ipe,
+                     weights, tuple(data.notes))
+
+    step = (start_epoch - 1) * ipe
+    since_best = 0
+    iter_times: list[float] = []
+    reason, message = "completed", "Training finished."
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        model.train()
+        epoch_loss, epoch_n = 0.0, 0
+        it = 0
+        while it < ipe:
+            control.wait_while_paused()
+            if control.stop_requested:
+                reason, message = "stopped", "Stopped by the user."
+                break
+            if cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s:
+                reason, message = "time-budget", "The time budget is used up."
+                break
+            ti = time.perf_counter()
+            xb, yb = sampler.batch(batch)
+            x = torch.from_numpy(xb).to(device, non_blocking=True)
+            y = torch.from_numpy(yb).to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, warmup, cfg.lr)
+            try:
+                if fault_hook is not None:
+                    fault_hook(step + 1)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    out = model(x, return_all=True)
+                    loss = model_loss(model, out, y, loss_fn)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            except FloatingPointError:
+                reason = "failed"
+                message = (f"The loss became NaN or infinite at epoch {epoch}, iteration "
+                           f"{it + 1}: training stopped. Try a lower learning rate."
+                           + (" The best checkpoint was kept." if best_path else ""))
+                break
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                del x, y
+                opt.zero_grad(set_to_none=True)
+                free_memory(device)
+                if batch == 1:
+                    reason = "failed"
+                    message = ("Out of memory even with a batch of 1: choose a smaller patch "
+                               "size or model, or the CPU.")
+                    break
+                batch = max(1, batch // 2)
+                yield Notice(f"Out of GPU memory: batch size halved to {batch}; training goes on.")
+                continue
+            loss_v = float(loss.detach())
+            it += 1
+            step += 1
+            epoch_loss += loss_v
+            epoch_n += 1
+            dt = time.perf_counter() - ti
+            iter_times.append(dt)
+            recent = iter_times[-20:]
+            per_it = sum(recent) / len(recent)
+            remaining = total_steps - step
+            yield IterationReport(epoch, step, loss_v, opt.param_groups[0]["lr"],
+                                  batch / max(dt, 1e-9), batch, step / total_steps,
+                                  remaining * per_it)
+        if reason not in ("completed",) and epoch_n == 0:
+            break
+        if reason == "failed":
+            break
+        report = _validate(model, data, loss_fn, device, cfg, epoch,
+                           epoch_loss / max(epoch_n, 1), use_amp)
+        improved = report.miou > best_miou + 1e-6
+        if improved:
+            best_miou = report.miou
+            since_best = 0
+        else:
+            since_best += 1
+        report = EpochReport(**{**report.__dict__, "best": improved,
+                                "seconds": time.perf_counter() - t0})
+        yield report
+        meta = {**meta_base, "epoch": epoch, "best_miou": best_miou,
+                "metrics": {"miou": report.miou, "iou": list(report.iou),
+                            "pixel_accuracy": report.pixel_accuracy,
+                            "depth_miou": {str(k): v for k, v in report.depth_miou.items()},
+                            "val_loss": report.val_loss, "train_loss": report.train_loss}}
+        path = save_checkpoint(run_dir / "last", model, meta, opt)
+        yield CheckpointSaved(str(path), epoch, False)
+        if improved:
+            best_path = str(save_checkpoint(run_dir / "best", model, meta))
+            yield CheckpointSaved(best_path, epoch, True)
+        _append_metrics(run_dir, report)
+        if reason != "completed":
+            break
+        if cfg.patience and since_best >= cfg.patience:
+            reason, message = "early-stopped", (f"No gain in validation mIoU for {cfg.patience} "
+                                                "epochs: stopped early.")
+            break
+    yield RunFinished(reason, message, best_path, best_miou if best_miou >= 0 else None, epoch,
+                      time.perf_counter() - t0)
+
+
+def _auto_iterations(train: list[Sample], patch: int, batch: int) -> int:
+    pixels = sum(s.mask.size for s in train)
+    return int(max(8, min(500, math.ceil(pixels / (patch * patch) / batch))))
+
+
+@torch.no_grad()
+def _validate(model, data: TrainingData, loss_fn, device: torch.device, cfg: TrainConfig,
+              epoch: int, train_loss: float, amp: bool) -> EpochReport:
+    from segstudio.training.inference import predict_probabilities
+    from segstudio.training.metrics import ConfusionMatrix
+
+    model.eval()
+    K = data.num_classes
+    cm = ConfusionMatrix(K)
+    depths = list(getattr(model, "depths", []) or [])
+    depth_cms = {d: ConfusionMatrix(K) for d in depths} if len(depths) > 1 else {}
+    losses, weights = [], []
+    for s in data.val:
+        x = data.norm.apply(s.image)
+        probs = predict_probabilities(model, x, tile=cfg.val_tile, device=device, amp=amp)
+        pred = probs.argmax(0)
+        cm.update(pred, s.mask)
+        labelled = s.mask != 255
+        n = int(labelled.sum())
+        if n:
+            p_true = np.take_along_axis(probs, np.where(labelled, s.mask, 0)[None].astype(np.int64), 0)[0]
+            losses.append(float(-np.log(np.clip(p_true[labelled], 1e-7, 1)).mean()))
+            weights.append(n)
+        for d, dcm in depth_cms.items():
+            pd = predict_probabilities(model, x, tile=cfg.val_tile, device=device, depth=d, amp=amp)
+            dcm.update(pd.argmax(0), s.mask)
+    model.train()
+    iou = cm.iou_per_class()
+    val_loss = float(np.average(losses, weights=weights)) if losses else None
+    return EpochReport(epoch, train_loss, val_loss, cm.matrix.copy(),
+                       tuple(float(v) for v in iou), cm.miou(), cm.pixel_accuracy(),
+                       {d: dcm.miou() for d, dcm in depth_cms.items()})
+
+
+def _append_metrics(run_dir: Path, r: EpochReport) -> None:
+    line = json.dumps({"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss,
+                       "miou": r.miou, "iou": [None if np.isnan(v) else v for v in r.iou],
+                       "pixel_accuracy": r.pixel_accuracy,
+                       "depth_miou": {str(k): v for k, v in r.depth_miou.items()},
+                       "seconds": r.seconds})
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
