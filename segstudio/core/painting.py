@@ -1,0 +1,272 @@
+"""Painting operations on an index mask: brush dab and stroke segment, flood fill, polygon fill.
+
+Every operation touches only a bounding box of the mask and returns that box as a ``Rect`` (or
+``None`` when it changed nothing). Before it writes a single pixel it calls ``on_write(rect)``
+with the box it is about to change, so an undo history (``segstudio.core.history``) or an
+autosave snapshot can save the old values first. The calls for one operation may be several
+(a long segment is painted in pieces); each box is reported before it is written.
+
+Coordinates: ``x`` is the column, ``y`` the row. Continuous image coordinates put pixel
+``(col, row)`` on the square ``[col, col + 1) x [row, row + 1)``, its centre at
+``(col + 0.5, row + 0.5)``. The brush is a digital disk: a pixel is painted when its centre
+lies within ``size / 2`` of the brush centre (for a segment: of the segment between the two
+centres, so a stroke is the union of the dabs along it and a fast drag leaves no gaps). The
+centre snaps to the pixel centre for odd sizes and to the nearest pixel corner for even sizes,
+so a dab has the same shape wherever it lands and ``size`` is its width in pixels.
+
+"Preserve labels" writes only into unlabelled pixels (value 255). The eraser is painting with
+255; preserving labels while erasing would erase nothing, so erasing ignores it.
+
+numpy only (and cv2 for flood and polygon fill); no Qt.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from segstudio.core.classes import UNLABELLED
+
+
+class Rect(NamedTuple):
+    """A half-open box of pixels: columns ``x0..x1-1``, rows ``y0..y1-1``."""
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def empty(self) -> bool:
+        return self.x1 <= self.x0 or self.y1 <= self.y0
+
+    @property
+    def area(self) -> int:
+        return 0 if self.empty else self.width * self.height
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``mask[rect.slices]`` is the box's view of a mask."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def union(self, other: Optional["Rect"]) -> "Rect":
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Rect(min(self.x0, other.x0), min(self.y0, other.y0),
+                    max(self.x1, other.x1), max(self.y1, other.y1))
+
+    def intersect(self, other: "Rect") -> "Rect":
+        return Rect(max(self.x0, other.x0), max(self.y0, other.y0),
+                    min(self.x1, other.x1), min(self.y1, other.y1))
+
+
+OnWrite = Optional[Callable[[Rect], None]]
+
+
+def union_rects(rects: Iterable[Optional[Rect]]) -> Optional[Rect]:
+    out: Optional[Rect] = None
+    for r in rects:
+        if r is None or r.empty:
+            continue
+        out = r if out is None else out.union(r)
+    return out
+
+
+def clip_rect(rect: Rect, shape: tuple[int, ...]) -> Rect:
+    return rect.intersect(Rect(0, 0, int(shape[1]), int(shape[0])))
+
+
+# --------------------------------------------------------------------------- brush
+
+def brush_center(x: float, y: float, size: int) -> tuple[float, float]:
+    """Where a brush of ``size`` pixels placed at continuous point (x, y) is centred: the pixel
+    centre under the point for odd sizes, the nearest pixel corner for even sizes."""
+    if int(size) % 2:
+        return math.floor(x) + 0.5, math.floor(y) + 0.5
+    return float(math.floor(x + 0.5)), float(math.floor(y + 0.5))
+
+
+def capsule_footprint(ax: float, ay: float, bx: float, by: float, radius: float,
+                      box: Rect) -> np.ndarray:
+    """Boolean array over ``box``: pixels whose centre lies within ``radius`` of segment a-b."""
+    px = np.arange(box.x0, box.x1, dtype=np.float64) + 0.5 - ax
+    py = np.arange(box.y0, box.y1, dtype=np.float64) + 0.5 - ay
+    r2 = radius * radius + 1e-9
+    dx, dy = bx - ax, by - ay
+    l2 = dx * dx + dy * dy
+    if l2 == 0.0:
+        return (py * py)[:, None] + (px * px)[None, :] <= r2
+    t = (py[:, None] * dy + px[None, :] * dx) * (1.0 / l2)
+    np.clip(t, 0.0, 1.0, out=t)
+    qx = px[None, :] - t * dx
+    qy = py[:, None] - t * dy
+    return qx * qx + qy * qy <= r2
+
+
+def disk_footprint(size: int) -> np.ndarray:
+    """The dab of a brush of ``size`` pixels as a boolean ``size x size`` array (for cursors)."""
+    size = max(1, int(size))
+    c = size / 2.0
+    return capsule_footprint(c, c, c, c, size / 2.0, Rect(0, 0, size, size))
+
+
+def _capsule_box(ax: float, ay: float, bx: float, by: float, r: float,
+                 shape: tuple[int, ...]) -> Rect:
+    x0 = math.floor(min(ax, bx) - r)
+    y0 = math.floor(min(ay, by) - r)
+    x1 = math.ceil(max(ax, bx) + r)
+    y1 = math.ceil(max(ay, by) + r)
+    return clip_rect(Rect(x0, y0, x1, y1), shape)
+
+
+def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve: bool,
+           on_write: OnWrite) -> Optional[Rect]:
+    """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``); shrink the box
+    to what actually changes and report it before writing."""
+    sub = mask[box.slices]
+    if preserve and value != UNLABELLED:
+        where = where & (sub == UNLABELLED)
+    where = where & (sub != value)
+    rows = np.flatnonzero(where.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(where.any(axis=0))
+    ry0, ry1, rx0, rx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    changed = Rect(box.x0 + rx0, box.y0 + ry0, box.x0 + rx1, box.y0 + ry1)
+    if on_write is not None:
+        on_write(changed)
+    sub[ry0:ry1, rx0:rx1][where[ry0:ry1, rx0:rx1]] = value
+    return changed
+
+
+def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, size: int,
+                  value: int, preserve: bool = False, on_write: OnWrite = None,
+                  snap: bool = True) -> Optional[Rect]:
+    """Paint the capsule of a ``size``-pixel brush moved from (ax, ay) to (bx, by).
+
+    With ``snap`` (the default) both points are first snapped with ``brush_center``. Long
+    segments are painted in pieces so the work stays proportional to the painted area."""
+    size = max(1, int(size))
+    if snap:
+        ax, ay = brush_center(ax, ay, size)
+        bx, by = brush_center(bx, by, size)
+    r = size / 2.0
+    length = math.hypot(bx - ax, by - ay)
+    piece = max(2.0 * r, 32.0)
+    n = max(1, int(math.ceil(length / piece)))
+    out: Optional[Rect] = None
+    for i in range(n):
+        t0, t1 = i / n, (i + 1) / n
+        sx, sy = ax + (bx - ax) * t0, ay + (by - ay) * t0
+        ex, ey = ax + (bx - ax) * t1, ay + (by - ay) * t1
+        box = _capsule_box(sx, sy, ex, ey, r, mask.shape)
+        if box.empty:
+            continue
+        foot = capsule_footprint(sx, sy, ex, ey, r, box)
+        changed = _write(mask, box, foot, value, preserve, on_write)
+        if changed is not None:
+            out = changed if out is None else out.union(changed)
+    return out
+
+
+def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
+              preserve: bool = False, on_write: OnWrite = None) -> Optional[Rect]:
+    """One dab of a ``size``-pixel round brush at continuous point (x, y)."""
+    return paint_segment(mask, x, y, x, y, size, value, preserve, on_write)
+
+
+# --------------------------------------------------------------------------- fills
+
+def flood_region(mask: np.ndarray, x: int, y: int,
+                 start_window: int = 512) -> Optional[tuple[Rect, np.ndarray]]:
+    """The 4-connected region of pixels equal to ``mask[y, x]`` that contains (x, y), as its
+    bounding box and a boolean array over that box. Grows a window around the seed until the
+    region no longer reaches the window's inner edges, so a small region costs little even in a
+    huge mask."""
+    import cv2
+
+    h, w = mask.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    half = max(16, start_window // 2)
+    while True:
+        win = Rect(max(0, x - half), max(0, y - half), min(w, x + half), min(h, y + half))
+        sub = mask[win.slices]
+        if not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
+            sub = np.ascontiguousarray(sub)
+        ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
+        cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
+                      4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        region = ff[1:-1, 1:-1]
+        reaches = ((win.x0 > 0 and region[:, 0].any()) or (win.x1 < w and region[:, -1].any())
+                   or (win.y0 > 0 and region[0].any()) or (win.y1 < h and region[-1].any()))
+        if not reaches:
+            break
+        half *= 2
+    rows = np.flatnonzero(region.any(axis=1))
+    cols = np.flatnonzero(region.any(axis=0))
+    ry0, ry1, rx0, rx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    box = Rect(win.x0 + rx0, win.y0 + ry0, win.x0 + rx1, win.y0 + ry1)
+    return box, region[ry0:ry1, rx0:rx1].astype(bool)
+
+
+def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = False,
+               on_write: OnWrite = None) -> Optional[Rect]:
+    """Fill the 4-connected region of same-valued pixels containing (x, y) with ``value``.
+    With ``preserve`` only an unlabelled region is filled."""
+    x, y = int(x), int(y)
+    h, w = mask.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    old = int(mask[y, x])
+    if old == value or (preserve and old != UNLABELLED and value != UNLABELLED):
+        return None
+    found = flood_region(mask, x, y)
+    if found is None:
+        return None
+    box, region = found
+    return _write(mask, box, region, value, False, on_write)
+
+
+def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int,
+                 preserve: bool = False, on_write: OnWrite = None) -> Optional[Rect]:
+    """Fill the polygon whose vertices are the pixels ``points`` [(col, row), ...], boundary
+    pixels included (a polygon clicked on the corners of a box fills the box inclusive).
+    Needs at least 3 vertices. Vertices outside the mask are fine; the fill is clipped."""
+    import cv2
+
+    if len(points) < 3:
+        return None
+    pts = np.asarray(points, dtype=np.int64).reshape(-1, 2)
+    box = clip_rect(Rect(int(pts[:, 0].min()), int(pts[:, 1].min()),
+                         int(pts[:, 0].max()) + 1, int(pts[:, 1].max()) + 1), mask.shape)
+    if box.empty:
+        return None
+    local = (pts - np.array([box.x0, box.y0])).astype(np.int32)
+    big = np.abs(local).max() > (1 << 28)
+    if big:  # pragma: no cover - absurd coordinates; cv2 works in 32-bit fixed point
+        return None
+    tmp = np.zeros((box.height, box.width), np.uint8)
+    cv2.fillPoly(tmp, [local.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8)
+    cv2.polylines(tmp, [local.reshape(-1, 1, 2)], True, 1, lineType=cv2.LINE_8)
+    return _write(mask, box, tmp.astype(bool), value, preserve, on_write)
+
+
+def pick(mask: np.ndarray, x: int, y: int) -> Optional[int]:
+    """The class at pixel (x, y): an index, or None for unlabelled or outside the mask."""
+    h, w = mask.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    v = int(mask[y, x])
+    return None if v == UNLABELLED else v
