@@ -52,3 +52,23 @@ def test_tiny_model_overfits_one_image(name, num_classes, loss):
     elapsed = time.perf_counter() - start
     assert iou > 0.95, f"{name}: worst-class IoU {iou:.3f} after {step + 1} steps"
     assert elapsed < 30, f"{name} took {elapsed:.1f}s"
+
+
+def test_unet3p_cgm_learns_which_classes_are_present():
+    torch.manual_seed(0)
+    x1, t1 = disks(3)                        # classes 0, 1, 2 present
+    x2 = 0.3 * torch.randn_like(x1)          # only background, fully labelled
+    t2 = torch.zeros_like(t1)
+    x, t = torch.cat([x1, x2]), torch.cat([t1, t2])
+    m = tiny("unet3p", num_classes=3, filters=[8, 16, 32], cgm=True, cgm_dropout=0.0)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        model_loss(m, m(x, return_all=True), t, build_loss("ce", 3)).backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        present = m(x, return_all=True).cls_logits > 0
+        labels = logits_to_labels(m(x))
+    assert present.tolist() == [[True, True, True], [True, False, False]]
+    assert (labels[1] == 0).all()  # gated: the background image predicts no object pixels
