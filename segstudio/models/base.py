@@ -160,11 +160,9 @@ def apply_cgm(logits: Tensor, cls_logits: Tensor, mode: str) -> Tensor:
         raise ConfigError(f"Unknown cgm_mode {mode!r}; choose one of {', '.join(CGM_MODES)}.")
     if logits.shape[1] > 1:
         return logits + F.logsigmoid(c)
-    log_p = F.logsigmoid(logits) + F.logsigmoid(c)  # log of the gated probability, <= 0
-    return log_p - _log1mexp(log_p)
-
-
-def _log1mexp(a: Tensor) -> Tensor:
-    """log(1 - exp(a)) for a <= 0, accurate at both ends (Maechler 2012)."""
-    a = a.clamp(max=-1e-12)
-    return torch.where(a > -math.log(2.0), torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
+    # logit(q) with q = sigmoid(z) sigmoid(c); 1 - q = sigmoid(-z) + sigmoid(z) sigmoid(-c),
+    # so both logs come from logsigmoid/logsumexp: stable, and exportable to ONNX.
+    log_q = F.logsigmoid(logits) + F.logsigmoid(c)
+    log_1mq = torch.logsumexp(torch.stack(
+        [F.logsigmoid(-logits), F.logsigmoid(logits) + F.logsigmoid(-c)]), 0)
+    return log_q - log_1mq

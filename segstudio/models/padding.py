@@ -3,34 +3,44 @@
 Pooling halves the size at every level, so a network with ``levels`` levels needs H and W to be
 multiples of 2**(levels - 1). We pad on the bottom/right only, so cropping back is ``[:h, :w]``
 and pixel (0, 0) of the output always belongs to pixel (0, 0) of the input.
+
+Padding replicates the edge pixels. Reflection would look nicer but is impossible when the pad
+is larger than the image, and an ONNX graph cannot switch modes by input size; one mode
+everywhere keeps PyTorch and exported models giving the same output.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
 def pad_amount(size: int, multiple: int, min_size: int = 0) -> int:
     """Pixels to add so that ``size`` becomes a multiple of ``multiple`` and >= ``min_size``."""
-    target = max(size + (-size) % multiple, min_size + (-min_size) % multiple)
-    return target - size
+    target = max(size, min_size)
+    return target + (-target) % multiple - size
+
+
+def _traced_pad_amount(size: Tensor, multiple: int, min_size: int) -> Tensor:
+    # Same formula with tensor ops: while tracing for export, shapes are tensors and the
+    # arithmetic must stay in the graph so the exported model accepts any input size.
+    target = torch.clamp(size, min=min_size)
+    return target + (-target) % multiple - size
 
 
 def pad_to_multiple(x: Tensor, multiple: int,
                     min_size: int = 0) -> tuple[Tensor, tuple[int, int]]:
     """Pad (N, C, H, W) bottom/right to multiples of ``multiple`` (and at least ``min_size``);
-    return it and the old (H, W).
-
-    Reflection keeps image statistics near the border (like the U-Net paper's mirroring); it
-    needs the pad to be smaller than the image side, otherwise we fall back to edge replication.
-    """
-    h, w = int(x.shape[-2]), int(x.shape[-1])
+    return it and the old (H, W)."""
+    h, w = x.shape[-2], x.shape[-1]
+    if isinstance(h, Tensor):  # torch.jit / ONNX tracing
+        ph, pw = _traced_pad_amount(h, multiple, min_size), _traced_pad_amount(w, multiple, min_size)
+        return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
     ph, pw = pad_amount(h, multiple, min_size), pad_amount(w, multiple, min_size)
     if ph == 0 and pw == 0:
         return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+    return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
 
 
 def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:

@@ -53,7 +53,7 @@ class UNet(SegmentationModel):
         self.head = nn.Conv2d(f[0], self.out_channels, head_kernel, padding=head_kernel // 2)
         init_weights(self)
 
-    def forward(self, x: Tensor, *, return_all: bool = False) -> Tensor | DeepOutputs:
+    def forward(self, x: Tensor, return_all: bool = False) -> Tensor | DeepOutputs:
         self.check_input(x)
         x, size = self.pad(x)
         skips = []

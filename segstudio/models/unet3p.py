@@ -122,7 +122,7 @@ class UNet3Plus(SegmentationModel):
             out = F.interpolate(out, size=full, mode="bilinear", align_corners=False)
         return crop_to(out, size)
 
-    def forward(self, x: Tensor, *, return_all: bool = False) -> Tensor | DeepOutputs:
+    def forward(self, x: Tensor, return_all: bool = False) -> Tensor | DeepOutputs:
         """Inference logits (CGM-gated if enabled), or DeepOutputs for training."""
         self.check_input(x)
         x, size = self.pad(x)

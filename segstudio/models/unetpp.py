@@ -128,7 +128,7 @@ class UNetPlusPlus(SegmentationModel):
                 X[i, j] = self.nodes[name](torch.cat([X[i, k] for k in range(j)] + [up], 1))
         return X
 
-    def forward(self, x: Tensor, *, depth: int | None = None,
+    def forward(self, x: Tensor, depth: int | None = None,
                 return_all: bool = False) -> Tensor | DeepOutputs:
         """Inference logits; ``depth=L`` runs only the sub-network of head L (pruning);
         ``return_all=True`` returns every head (L1..L4 for 5 levels) for training."""

@@ -44,3 +44,12 @@ def test_soft_multiclass_reweights_probabilities():
 def test_off_is_identity():
     z = torch.randn(1, 2, 3, 3)
     assert torch.equal(apply_cgm(z, torch.tensor([[-9.0, -9.0]]), "off"), z)
+
+
+def test_soft_binary_is_finite_at_extremes():
+    z = torch.tensor([-80.0, -5.0, 0.0, 5.0, 80.0]).reshape(1, 1, 1, 5).repeat(3, 1, 1, 1)
+    cls = torch.tensor([[-80.0], [0.0], [80.0]])
+    out = apply_cgm(z, cls, "soft")
+    assert torch.isfinite(out).all()
+    want = torch.sigmoid(z.double()) * torch.sigmoid(cls.double())[:, :, None, None]
+    torch.testing.assert_close(torch.sigmoid(out.double()), want, rtol=1e-5, atol=1e-12)

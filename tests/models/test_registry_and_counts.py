@@ -58,8 +58,9 @@ def test_pad_and_crop():
     p, size = pad_to_multiple(x, 4)
     assert p.shape[-2:] == (8, 8) and size == (5, 7)
     assert torch.equal(crop_to(p, size), x)
-    assert torch.equal(p[..., 5, :7], x[..., 3, :])  # reflected row
-    q, _ = pad_to_multiple(x, 16)  # pad larger than the image: edge replication
+    assert torch.equal(p[..., 5:, :7], x[..., 4:5, :].expand(1, 1, 3, 7))  # edge replicated
+    assert torch.equal(p[..., :5, 7], x[..., :, 6])
+    q, _ = pad_to_multiple(x, 16)  # pad larger than the image
     assert q.shape[-2:] == (16, 16) and torch.equal(q[..., 15, :7], x[..., 4, :])
     r, _ = pad_to_multiple(x, 4, min_size=8)
     assert r.shape[-2:] == (8, 8)
