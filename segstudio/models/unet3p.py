@@ -102,6 +102,13 @@ class UNet3Plus(SegmentationModel):
     def num_heads(self) -> int:
         return len(self.head_levels)
 
+    def set_cgm_mode(self, mode: str) -> None:
+        """How ``model(x)`` applies the CGM: "hard", "soft" or "off" (kept in the config)."""
+        if mode not in CGM_MODES:
+            raise ConfigError(f"Unknown cgm_mode {mode!r}; choose one of {', '.join(CGM_MODES)}.")
+        self.cgm_mode = mode
+        self.config["cgm_mode"] = mode
+
     def _stage(self, i: int, enc: list[Tensor], dec: dict[int, Tensor]) -> Tensor:
         convs = self.stages[i]
         size = enc[i].shape[-2:]

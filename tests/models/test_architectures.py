@@ -96,9 +96,12 @@ def test_unet3p_heads_and_cgm_gating_at_inference():
         assert torch.sigmoid(out).max() < 1e-3
     else:
         assert torch.allclose(out, deep.heads[-1], atol=1e-6)
-    m.cgm_mode = "off"
+    m.set_cgm_mode("off")
+    assert m.config["cgm_mode"] == "off"
     with torch.no_grad():
         assert torch.allclose(m(x), deep.heads[-1], atol=1e-6)
+    with pytest.raises(ConfigError):
+        m.set_cgm_mode("maybe")
 
 
 def test_unet3p_without_deep_supervision_has_one_head():
