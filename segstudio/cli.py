@@ -4,6 +4,8 @@
     segstudio PATH            open a project folder, or a folder of images as a new project
     segstudio demo DIR        write the demo project into DIR
     segstudio info PROJECT    summarise a project (classes, images, labels)
+    segstudio train PROJECT   train a model headless (options: segstudio train --help)
+    segstudio import DATASET PROJECT   a folder of images + index masks becomes a project
 
 Errors a user can cause print one line on stderr and exit with status 2.
 """
@@ -50,7 +52,17 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
              lambda p: p.add_argument("dir", help="destination folder"), _cmd_demo),
     "info": ("summarise a project",
              lambda p: p.add_argument("project", help="project folder"), _cmd_info),
+    "train": ("train a model on a project's labels (as the Train button does)",
+              lambda p: _lazy("add_train_arguments")(p), lambda a: _lazy("cmd_train")(a)),
+    "import": ("make a project from a folder of images and index masks",
+               lambda p: _lazy("add_import_arguments")(p), lambda a: _lazy("cmd_import")(a)),
 }
+
+
+def _lazy(name: str):
+    from segstudio import cli_train
+
+    return getattr(cli_train, name)
 
 
 def build_parser() -> argparse.ArgumentParser:

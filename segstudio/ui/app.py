@@ -45,6 +45,9 @@ def run_gui(path: str | None = None) -> int:
     window.show()
     # Open after the first paint so the window appears at once, even on first launch.
     QTimer.singleShot(0, lambda: open_initial(window, path))
+    from segstudio.ui.preload import preload_torch
+
+    QTimer.singleShot(1500, preload_torch)
     return app.exec()
 
 

@@ -19,9 +19,12 @@ from segstudio.errors import SegStudioError
 from segstudio.io.images import is_image_file
 from segstudio.ui.canvas import CanvasPanel, CursorInfo
 from segstudio.ui.class_panel import ClassPanel
+from segstudio.ui.dashboard.widget import Dashboard
 from segstudio.ui.image_list import ImageListView
 from segstudio.ui.message_bar import MessageBar
 from segstudio.ui.settings import add_recent_project, app_settings, recent_projects
+from segstudio.ui.training.controller import TrainingController
+from segstudio.ui.training.panel import TrainingPanel
 from segstudio.ui.workers import ImageLoader, LoadedDocument
 
 
@@ -50,11 +53,13 @@ class MainWindow(QMainWindow):
         self.class_panel = ClassPanel()
         self.images_dock = self._dock("Images", self.image_list, Qt.LeftDockWidgetArea)
         self.classes_dock = self._dock("Classes", self.class_panel, Qt.RightDockWidgetArea)
-        self.training_dock = self._dock("Training", _placeholder(
-            "Training settings and the Train button live here."), Qt.RightDockWidgetArea)
-        self.dashboard_dock = self._dock("Dashboard", _placeholder(
-            "Loss curves, IoU and the confusion matrix appear here while a model trains."),
-            Qt.BottomDockWidgetArea)
+        self.training_panel = TrainingPanel()
+        self.dashboard = Dashboard()
+        self.training = TrainingController(self)
+        self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
+        self.dashboard_dock = self._dock("Dashboard", self.dashboard, Qt.BottomDockWidgetArea)
+        self.prediction_depth: int | None = None  # U-Net++ depth chosen on the prune slider
+        self.last_checkpoint: str | None = None
 
         self.loader = ImageLoader(parent=self)
         self.loader.loaded.connect(self._on_image_loaded)
@@ -138,6 +143,20 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_info.connect(self._on_cursor)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.canvas.active_class_changed.connect(self.class_panel.select_class)
+        self.training_panel.train_requested.connect(self.start_training)
+        self.training_panel.stop_requested.connect(self.training.stop)
+        self.training_panel.pause_toggled.connect(self._on_pause_toggled)
+        self.training.running_changed.connect(self.training_panel.set_running)
+        self.training.run_started.connect(self._on_run_started)
+        self.training.iteration.connect(self._on_iteration)
+        self.training.epoch_finished.connect(self._on_epoch)
+        self.training.checkpoint_saved.connect(self._on_checkpoint)
+        self.training.notice.connect(lambda n: self.message_bar.show_message(n.text, n.level))
+        self.training.run_finished.connect(self._on_run_finished)
+        self.dashboard.depth_changed.connect(self._on_depth_changed)
+        self._progress_timer = QTimer(self, interval=100)
+        self._progress_timer.timeout.connect(self._show_progress)
+        self._last_iteration = None
 
     # ------------------------------------------------------------- projects
     def open_path(self, path: str | Path) -> bool:
@@ -162,6 +181,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_project(project)
         self.image_list.set_project(project)
         self.class_panel.set_project(project)
+        self.training_panel.set_project(project)
         self.message_bar.dismiss()
         self.setWindowTitle(f"{project.name} — segstudio")
         add_recent_project(project.root)
@@ -257,6 +277,90 @@ class MainWindow(QMainWindow):
     def _on_mask_saved(self, image_id: str, _fraction: float) -> None:
         self.image_list.list_model.image_changed(image_id)
         self._schedule_project_save()
+        self._weights_timer_start()
+
+    def _weights_timer_start(self) -> None:
+        if not hasattr(self, "_weights_timer"):
+            self._weights_timer = QTimer(self, singleShot=True, interval=1500)
+            self._weights_timer.timeout.connect(self.training_panel.refresh_weights)
+        self._weights_timer.start()
+
+    # ------------------------------------------------------------- training
+    def start_training(self, config) -> bool:
+        if self.project is None or self.training.running:
+            return False
+        # The trainer reads masks from disk: write what is on the canvas first. The project
+        # itself goes to the trainer as a snapshot, so its file is saved later, off this path.
+        self.canvas.flush_saves()
+        self._schedule_project_save()
+        self.message_bar.dismiss()
+        started = self.training.start(self.project, config)
+        if started:
+            self._progress_timer.start()
+            self.training_panel.show_progress(0.0, None, "Preparing data and model…")
+        return started
+
+    def _on_pause_toggled(self, paused: bool) -> None:
+        if paused:
+            self.training.pause()
+            self.training_panel.status.setText("Paused. Press Resume to go on.")
+        else:
+            self.training.resume()
+
+    def _on_run_started(self, ev) -> None:
+        names = [c.name for c in self.project.classes] if self.project else []
+        colors = [c.color for c in self.project.classes] if self.project else []
+        self.dashboard.start_run(names, colors, ev.architecture)
+        text = (f"{ev.architecture}, {ev.parameters / 1e6:.2f} M parameters on {ev.device}; "
+                f"{ev.train_images} training / {ev.val_images} validation images.")
+        self.training_panel.status.setText(text)
+        if ev.notes:
+            self.message_bar.show_message(" ".join(ev.notes), "info")
+
+    def _on_iteration(self, ev) -> None:
+        self.dashboard.add_iteration(ev)
+        self._last_iteration = ev
+
+    def _show_progress(self) -> None:
+        ev = self._last_iteration
+        if ev is not None and not self.training.paused:
+            self.training_panel.show_progress(
+                ev.progress, ev.eta_s, f"Epoch {ev.epoch} · loss {ev.loss:.4f} · "
+                f"{ev.images_per_s:.1f} patches/s · batch {ev.batch_size}")
+
+    def _on_epoch(self, ev) -> None:
+        self.dashboard.add_epoch(ev)
+
+    def _on_checkpoint(self, ev) -> None:
+        if ev.best:
+            self.last_checkpoint = ev.path
+
+    def _on_run_finished(self, ev) -> None:
+        self._progress_timer.stop()
+        self._show_progress()
+        level = "error" if ev.reason == "failed" else "info"
+        best = f" Best validation mIoU {ev.best_miou:.3f}." if ev.best_miou is not None else ""
+        self.training_panel.status.setText(ev.message + best)
+        if ev.reason == "failed":
+            self.message_bar.show_message(ev.message, level)
+        if ev.best_checkpoint:
+            self.last_checkpoint = ev.best_checkpoint
+            if self.dashboard.prune.slider.isEnabled():
+                self._measure_depth_costs(ev.best_checkpoint)
+
+    def _measure_depth_costs(self, checkpoint: str) -> None:
+        from segstudio.ui.training.costs import DepthCostJob
+
+        job = DepthCostJob(checkpoint, self)
+        job.measured.connect(self.dashboard.prune.set_costs)
+        job.start()
+        self._cost_job = job
+
+    def _on_depth_changed(self, depth: int) -> None:
+        self.prediction_depth = depth
+        if self.project is not None:
+            self.project.settings["unetpp_depth"] = depth
+            self._schedule_project_save()
 
     # -------------------------------------------------------------- classes
     def _on_class_selected(self, index: int) -> None:
@@ -380,6 +484,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event) -> None:
+        if self.training.running:
+            self.training.stop()
+            self.training.wait(30000)
         self._finish_current()
         self.loader.cancel()
         self.image_list.list_model.loader.cancel_all()

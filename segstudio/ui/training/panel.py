@@ -1,0 +1,262 @@
+"""The training form: architecture, loss, patch, batch, epochs, learning rate, device; Train,
+Pause and Stop; a progress bar with ETA.
+
+It imports no torch (the window must open fast): the choices below are checked against the
+model registry and the loss factory by the tests.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from segstudio.core.project import Project
+from segstudio.training.config import TrainConfig
+
+ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
+LOSSES = [("ce", "Cross-entropy"), ("weighted_ce", "Weighted cross-entropy"),
+          ("focal", "Focal"), ("dice", "Dice"), ("focal+dice", "Focal + Dice"),
+          ("ce+dice", "Cross-entropy + Dice")]
+DEVICES = [("auto", "Auto"), ("cuda", "CUDA"), ("mps", "Apple MPS"), ("cpu", "CPU")]
+
+
+class _CountRelay(QObject):
+    counted = Signal(object, object)   # token, counts (np.ndarray) or error text
+
+
+class _CountTask(QRunnable):
+    def __init__(self, relay: _CountRelay, token: object, paths: list, k: int):
+        super().__init__()
+        self.relay, self.token, self.paths, self.k = relay, token, paths, k
+
+    def run(self) -> None:
+        from segstudio.io.masks import read_mask
+        from segstudio.training.class_stats import count_labelled_pixels
+
+        try:
+            counts = count_labelled_pixels((read_mask(p) for p in self.paths), self.k)
+        except Exception as exc:
+            self.relay.counted.emit(self.token, str(exc))
+            return
+        self.relay.counted.emit(self.token, counts)
+
+
+def describe_weights(counts, loss: str, n_classes: int, names: list[str], mode: str = "inverse") -> str:
+    """The weights the chosen loss will use, in words, from labelled-pixel counts."""
+    from segstudio.training.class_stats import auto_alpha, class_weights, pos_weight
+
+    if counts is None or int(counts.sum()) == 0:
+        return "No labelled pixels yet."
+    try:
+        if loss == "weighted_ce":
+            if n_classes == 2:
+                return f"pos_weight = {pos_weight(counts):.3g} ({names[0]} / {names[1]} pixels)"
+            w = class_weights(counts, mode)
+            return "class weights: " + ", ".join(f"{n} {v:.3g}" for n, v in zip(names, w))
+        if loss.startswith("focal"):
+            a = auto_alpha(counts)
+            if n_classes == 2:
+                return f"alpha 'auto' would be {a[1]:.3g}"
+            return "alpha 'auto': " + ", ".join(f"{n} {v:.3g}" for n, v in zip(names, a))
+    except Exception as exc:
+        return str(exc)
+    total = int(counts.sum())
+    return "labelled pixels: " + ", ".join(f"{n} {c / total:.1%}" for n, c in zip(names, counts))
+
+
+class TrainingPanel(QWidget):
+    train_requested = Signal(object)   # TrainConfig
+    stop_requested = Signal()
+    pause_toggled = Signal(bool)       # True = pause
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        d = TrainConfig()
+        self.arch = _combo(ARCHITECTURES, d.architecture)
+        self.width = _spin(2, 256, d.model.get("base_width", 16))
+        self.levels = _spin(2, 7, d.model.get("levels", 4))
+        self.deep_sup = QCheckBox("Deep supervision")
+        self.deep_sup.setChecked(True)
+        self.loss = _combo(LOSSES, d.loss["name"])
+        self.gamma = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.5, value=2.0)
+        self.alpha = QLineEdit()
+        self.alpha.setPlaceholderText("empty, auto, or a number")
+        self.weights_label = QLabel("")
+        self.weights_label.setWordWrap(True)
+        self.weights_label.setStyleSheet("color: palette(mid);")
+        self.patch = _spin(32, 2048, d.patch, step=32)
+        self.batch = _spin(1, 256, d.batch)
+        self.epochs = _spin(1, 10000, d.epochs)
+        self.lr = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4, value=d.lr)
+        self.device = _combo(DEVICES, d.device)
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("Stop")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.status = QLabel("Paint a few strokes of each class, then press Train.")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Architecture", self.arch)
+        form.addRow("Base width", self.width)
+        form.addRow("Levels", self.levels)
+        form.addRow("", self.deep_sup)
+        form.addRow("Loss", self.loss)
+        form.addRow("Focal γ", self.gamma)
+        form.addRow("Focal α", self.alpha)
+        form.addRow("", self.weights_label)
+        form.addRow("Patch size", self.patch)
+        form.addRow("Batch", self.batch)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Device", self.device)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+        self.train_button.clicked.connect(self._on_train)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.pause_button.toggled.connect(self._on_pause)
+        self.arch.currentIndexChanged.connect(self._update_enabled)
+        self.loss.currentIndexChanged.connect(self._update_enabled)
+        self.loss.currentIndexChanged.connect(self.refresh_weights)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._relay = _CountRelay(self)
+        self._relay.counted.connect(self._on_counted)
+        self._counts = None
+        self._token = object()
+        self.set_running(False)
+        self._update_enabled()
+
+    # -------------------------------------------------------------- state
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self.train_button.setEnabled(project is not None)
+        self.refresh_weights()
+
+    def refresh_weights(self) -> None:
+        """Recount labelled pixels (in a worker) and show the loss's weights."""
+        if self.project is None:
+            self.weights_label.setText("")
+            return
+        self._token = object()
+        paths = [p for e, p in self.project.saved_masks() if e.split != "test"]
+        self._pool.start(_CountTask(self._relay, self._token, paths, len(self.project.classes)))
+
+    def _on_counted(self, token: object, counts: object) -> None:
+        if token is not self._token or self.project is None:
+            return
+        if isinstance(counts, str):
+            self.weights_label.setText(counts)
+            return
+        self._counts = counts
+        names = [c.name for c in self.project.classes]
+        self.weights_label.setText(describe_weights(counts, self.loss.currentData(),
+                                                    len(names), names))
+
+    def set_running(self, running: bool) -> None:
+        for w in (self.arch, self.width, self.levels, self.deep_sup, self.loss, self.gamma,
+                  self.alpha, self.patch, self.batch, self.epochs, self.lr, self.device):
+            w.setEnabled(not running)
+        self.train_button.setEnabled(not running and self.project is not None)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setEnabled(running)
+        if not running:
+            self.pause_button.setChecked(False)
+        else:
+            self._update_enabled()
+        if not running:
+            self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        arch = self.arch.currentData()
+        self.deep_sup.setEnabled(self.arch.isEnabled() and arch in ("unetpp", "unet3p"))
+        focal = str(self.loss.currentData()).startswith("focal")
+        self.gamma.setEnabled(self.loss.isEnabled() and focal)
+        self.alpha.setEnabled(self.loss.isEnabled() and focal)
+        if self._counts is not None and self.project is not None:
+            names = [c.name for c in self.project.classes]
+            self.weights_label.setText(describe_weights(self._counts, self.loss.currentData(),
+                                                        len(names), names))
+
+    def config(self) -> TrainConfig:
+        model = {"base_width": self.width.value(), "levels": self.levels.value()}
+        if self.arch.currentData() in ("unetpp", "unet3p"):
+            model["deep_supervision"] = self.deep_sup.isChecked()
+        loss: dict = {"name": self.loss.currentData()}
+        if str(loss["name"]).startswith("focal"):
+            loss["gamma"] = self.gamma.value()
+            a = self.alpha.text().strip()
+            if a:
+                loss["alpha"] = a if a == "auto" else _parse_alpha(a)
+        return TrainConfig(architecture=self.arch.currentData(), model=model, loss=loss,
+                           patch=self.patch.value(), batch=self.batch.value(),
+                           epochs=self.epochs.value(), lr=self.lr.value(),
+                           device=self.device.currentData())
+
+    # ------------------------------------------------------------ progress
+    def show_progress(self, fraction: float, eta_s: float | None, text: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        eta = "" if eta_s is None else f" · ETA {_fmt(eta_s)}"
+        self.progress.setFormat(f"{fraction:.0%}{eta}")
+        self.status.setText(text)
+
+    def _on_train(self) -> None:
+        from segstudio.errors import SegStudioError
+
+        try:
+            cfg = self.config()
+        except (SegStudioError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return
+        self.train_requested.emit(cfg)
+
+    def _on_pause(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_toggled.emit(paused)
+
+
+def _parse_alpha(text: str):
+    from segstudio.errors import ConfigError
+
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError("Focal α must be empty, 'auto', a number, or numbers separated by "
+                          "commas (one per class).") from None
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _combo(items: list[tuple[str, str]], current: str) -> QComboBox:
+    c = QComboBox()
+    for key, label in items:
+        c.addItem(label, key)
+    c.setCurrentIndex(max(0, c.findData(current)))
+    return c
+
+
+def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
+    s = QSpinBox(minimum=lo, maximum=hi, value=value)
+    s.setSingleStep(step)
+    return s
+
+
+def _fmt(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -1,0 +1,161 @@
+"""Train from the window: real button presses, live dashboard, stop, prune slider, fluidity."""
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from segstudio.resources.demo_project import generate_demo
+from segstudio.ui.main_window import MainWindow
+from segstudio.ui.preload import wait_preloaded
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    project = generate_demo(tmp_path / "demo", n_images=4, size=128, labelled=3)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1300, 900)
+    w.show()
+    w.set_project(project)
+    p = w.training_panel
+    p.width.setValue(4)
+    p.levels.setValue(3)
+    p.patch.setValue(64)
+    p.batch.setValue(4)
+    p.epochs.setValue(3)
+    assert wait_preloaded(60)
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.canvas.current_mask() is not None, timeout=10000)
+    qtbot.wait(300)  # first paint of every dock happens before the measurement
+    yield w
+    w.training.stop()
+    w.training.wait()
+    w.close()
+
+
+class Heartbeat:
+    """A 5 ms GUI timer; the largest gap between its ticks is how long the window froze."""
+
+    def __init__(self):
+        self.gaps = []
+        self.at = []
+        self.last = None
+        self.timer = QTimer(interval=5)
+        self.timer.timeout.connect(self.tick)
+
+    def start(self):
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def tick(self):
+        t = time.perf_counter()
+        self.gaps.append(t - self.last)
+        self.at.append(t)
+        self.last = t
+
+    def stop(self):
+        self.timer.stop()
+        return max(self.gaps) * 1000 if self.gaps else 0.0
+
+    def worst(self, n=5, since=0.0):
+        """The n longest gaps as (ms, seconds after ``since`` when the gap ended)."""
+        pairs = sorted(zip(self.gaps, self.at), reverse=True)[:n]
+        return [(round(g * 1000), round(t - since, 3)) for g, t in pairs]
+
+
+def test_train_button_fills_dashboard_and_stays_fluid(qtbot, window, record_property):
+    epochs = []
+    window.training.epoch_finished.connect(epochs.append)
+    log = []
+    t0 = time.perf_counter()
+    for name in ("run_started", "epoch_finished", "checkpoint_saved"):
+        getattr(window.training, name).connect(
+            lambda ev, n=name: log.append((n, round(time.perf_counter() - t0, 3))))
+    beat = Heartbeat()
+    beat.start()
+    with qtbot.waitSignal(window.training.run_finished, timeout=120000) as finished:
+        qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+        assert window.training.running
+        assert not window.training_panel.train_button.isEnabled()
+    max_gap = beat.stop()
+    record_property("max_stall_ms", round(max_gap, 1))
+    print(f"max GUI heartbeat gap during training: {max_gap:.1f} ms; worst "
+          f"{beat.worst(since=t0)}; events {log}")
+    assert finished.args[0].reason == "completed", finished.args[0].message
+    qtbot.waitUntil(lambda: not window.training.running)
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    dash = window.dashboard
+    dash.flush()
+    xs, ys = dash.smooth_curve.getData()
+    assert len(xs) == epochs[-1].confusion.sum() * 0 + len(dash.history.iterations) > 0
+    assert len(dash.miou_curve.getData()[0]) == 3
+    assert np.allclose(dash.miou_curve.getData()[1], [e.miou for e in epochs])
+    # The heatmap shows the last epoch's K x K matrix, with class names on both axes.
+    cm = epochs[-1].confusion
+    assert cm.shape == (3, 3) and np.array_equal(dash.confusion.matrix, cm)
+    assert len(dash.confusion.cell_texts()) == 9
+    names = [t[1] for t in dash.confusion.plot.getAxis("left")._tickLevels[0]]
+    assert names == ["background", "cell", "nucleus"]
+    row0 = cm[0] / cm[0].sum()
+    assert dash.confusion.cell_texts()[0] == f"{row0[0]:.0%}"
+    dash.percent_box.setChecked(False)
+    assert dash.confusion.cell_texts()[1] == str(int(cm[0, 1]))
+    assert f"mIoU {epochs[-1].miou:.3f}" in dash.summary.text()
+    assert "Training finished" in window.training_panel.status.text()
+    assert window.training_panel.train_button.isEnabled()
+    assert max_gap <= 50.0, f"the window froze for {max_gap:.0f} ms"
+
+
+def test_stop_returns_within_a_second(qtbot, window):
+    window.training_panel.epochs.setValue(500)
+    first = []
+    window.training.iteration.connect(lambda ev: first.append(time.perf_counter()))
+    qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(first) >= 2, timeout=60000)
+    with qtbot.waitSignal(window.training.run_finished, timeout=5000) as finished:
+        t0 = time.perf_counter()
+        qtbot.mouseClick(window.training_panel.stop_button, Qt.LeftButton)
+    elapsed = time.perf_counter() - t0
+    assert finished.args[0].reason == "stopped"
+    assert elapsed < 1.0, f"Stop took {elapsed:.2f} s"
+
+
+def test_pause_and_resume(qtbot, window):
+    its = []
+    window.training.iteration.connect(its.append)
+    qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(its) >= 1, timeout=60000)
+    qtbot.mouseClick(window.training_panel.pause_button, Qt.LeftButton)
+    assert window.training.paused and window.training_panel.pause_button.text() == "Resume"
+    qtbot.wait(300)
+    n = len(its)
+    qtbot.wait(700)
+    assert len(its) == n
+    with qtbot.waitSignal(window.training.run_finished, timeout=120000) as finished:
+        qtbot.mouseClick(window.training_panel.pause_button, Qt.LeftButton)
+    assert finished.args[0].reason == "completed" and len(its) > n
+
+
+def test_prune_slider_changes_depth(qtbot, window):
+    prune = window.dashboard.prune
+    assert not prune.slider.isEnabled() and "U-Net++" in prune.explain.text()
+    panel = window.training_panel
+    panel.arch.setCurrentIndex(panel.arch.findData("unetpp"))
+    panel.levels.setValue(4)
+    panel.epochs.setValue(1)
+    with qtbot.waitSignal(window.training.run_finished, timeout=120000):
+        qtbot.mouseClick(panel.train_button, Qt.LeftButton)
+    assert prune.slider.isEnabled()
+    assert prune.depths == [1, 2, 3] and prune.slider.value() == 3
+    # Costs are measured in a worker after the run; each depth gets parameters and time.
+    qtbot.waitUntil(lambda: all("…" not in c for r in prune.row_texts() for c in r), timeout=30000)
+    rows = prune.row_texts()
+    params = [float(r[1].split()[0]) for r in rows]
+    assert params == sorted(params) and params[0] < params[-1]
+    assert all(r[3] != "n/a" for r in rows)
+    prune.slider.setFocus()
+    qtbot.keyClick(prune.slider, Qt.Key_Left)
+    assert prune.slider.value() == 2 and window.prediction_depth == 2
+    assert window.project.settings["unetpp_depth"] == 2
