@@ -80,8 +80,11 @@ class Autosaver(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer)
         self._scheduled: Optional[tuple[MaskDocument, object]] = None
-        self._inflight: dict[int, MaskDocument] = {}            # id(doc) -> doc
+        self._inflight: dict[int, tuple[MaskDocument, object]] = {}  # id(doc) -> (doc, project)
         self._again: dict[int, tuple[MaskDocument, object]] = {}
+        # Saves that failed: kept (with their unsaved mask) so that switching back shows the
+        # edits, and retried by the next request or flush.
+        self._failed: dict[int, tuple[MaskDocument, object]] = {}
         self._results: collections.deque[SaveResult] = collections.deque()
         self._lock = threading.Lock()
         self._wake.connect(self._drain, Qt.QueuedConnection)
@@ -103,28 +106,35 @@ class Autosaver(QObject):
 
     def pending(self, doc: MaskDocument) -> bool:
         key = id(doc)
-        return (key in self._inflight or key in self._again
+        return (key in self._inflight or key in self._again or key in self._failed
                 or (self._scheduled is not None and self._scheduled[0] is doc))
 
-    def pending_document(self, image_id: str) -> Optional[MaskDocument]:
-        """A document of ``image_id`` whose newest state may not be on disk yet."""
-        docs = list(self._inflight.values()) + [d for d, _ in self._again.values()]
+    def pending_document(self, image_id: str, project) -> Optional[MaskDocument]:
+        """A document of ``image_id`` in ``project`` whose newest state may not be on disk."""
+        items = (list(self._inflight.values()) + list(self._again.values())
+                 + list(self._failed.values()))
         if self._scheduled is not None:
-            docs.append(self._scheduled[0])
-        for d in docs:
-            if d.image_id == image_id:
+            items.append(self._scheduled)
+        for d, p in items:
+            if d.image_id == image_id and p is project:
                 return d
         return None
 
+    def forget_failed(self) -> None:
+        """Give up on saves that failed (the user was told); used when the project changes."""
+        self._failed.clear()
+
     @property
     def busy(self) -> bool:
-        return bool(self._inflight or self._again or self._scheduled)
+        return bool(self._inflight or self._again or self._scheduled or self._failed)
 
     def flush(self) -> None:
         """Save everything owed and block until it is written; results are delivered (signals
         emitted) before this returns."""
         if self._scheduled is not None:
             self.save_now(*self._scheduled)
+        for doc, project in list(self._failed.values()):
+            self._start(doc, project)  # one more try each
         while True:
             self._pool.waitForDone()
             self._drain()
@@ -145,12 +155,13 @@ class Autosaver(QObject):
         if key in self._inflight:
             self._again[key] = (doc, project)
             return
+        self._failed.pop(key, None)
         if not doc.dirty:
             return
         path = project.mask_path(doc.entry)
         classes = list(project.classes)
         job = _Job(self, doc, project, doc.snapshot(), path, classes, doc.serial)
-        self._inflight[key] = doc
+        self._inflight[key] = (doc, project)
         self._pool.start(job)
 
     def _finished(self, result: SaveResult) -> None:  # worker thread
@@ -179,6 +190,8 @@ class Autosaver(QObject):
                     pass  # the image left the project meanwhile
                 self.saved.emit(result)
             else:
+                if doc.dirty:
+                    self._failed[id(doc)] = (doc, result.project)
                 self.failed.emit(result)
             again = self._again.pop(id(doc), None)
             if again is not None:

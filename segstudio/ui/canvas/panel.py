@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QSizePolicy,
-                               QSlider, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QLabel, QSlider, QToolBar,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.core.classes import UNLABELLED
 from segstudio.core.history import HistoryStore, mask_fingerprint
@@ -79,6 +79,8 @@ class CanvasPanel(QWidget):
         self.view.layers = [self.image_layer, self.prediction_layer, self.mask_layer]
         self.view.handler = self
         self.view.zoom_changed.connect(self._on_zoom)
+        self.view.view_changed.connect(self._on_view_changed)
+        self._hover_pos: Optional[QPointF] = None
 
         self.undo_action = QAction("Undo", self)
         self.undo_action.setShortcut(QKeySequence(QKeySequence.Undo))
@@ -99,11 +101,14 @@ class CanvasPanel(QWidget):
 
     # ================================================================ tool bar
     def _build_toolbar(self) -> None:
-        bar = QWidget(self)
+        # A QToolBar folds what does not fit behind its extension button, so the panel never
+        # forces a minimum window width.
+        bar = QToolBar("Canvas", self)
         bar.setObjectName("canvasToolbar")
-        h = QHBoxLayout(bar)
-        h.setContentsMargins(4, 2, 4, 2)
-        h.setSpacing(4)
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        bar.setFocusPolicy(Qt.NoFocus)
         self.tool_buttons: dict[str, QToolButton] = {}
         self._tool_group = QButtonGroup(self)
         self._tool_group.setExclusive(True)
@@ -116,32 +121,32 @@ class CanvasPanel(QWidget):
             b.clicked.connect(lambda _=False, n=name: self.set_tool(n))
             self._tool_group.addButton(b)
             self.tool_buttons[name] = b
-            h.addWidget(b)
+            bar.addWidget(b)
         self.tool_buttons["brush"].setChecked(True)
-        h.addSpacing(8)
+        bar.addSeparator()
 
-        h.addWidget(QLabel("Size", bar))
+        bar.addWidget(QLabel(" Size ", bar))
         self.size_slider = QSlider(Qt.Horizontal, bar)
         self.size_slider.setRange(1, MAX_BRUSH)
         self.size_slider.setValue(self._brush_size)
         self.size_slider.setFocusPolicy(Qt.NoFocus)
-        self.size_slider.setFixedWidth(120)
+        self.size_slider.setFixedWidth(110)
         self.size_slider.setToolTip("Brush size in image pixels ([ and ])")
         self.size_slider.valueChanged.connect(self.set_brush_size)
-        h.addWidget(self.size_slider)
+        bar.addWidget(self.size_slider)
         self.size_label = QLabel(bar)
-        self.size_label.setMinimumWidth(44)
-        h.addWidget(self.size_label)
+        self.size_label.setMinimumWidth(46)
+        bar.addWidget(self.size_label)
 
-        h.addWidget(QLabel("Opacity", bar))
+        bar.addWidget(QLabel(" Opacity ", bar))
         self.opacity_slider = QSlider(Qt.Horizontal, bar)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(int(round(self.mask_layer.opacity * 100)))
         self.opacity_slider.setFocusPolicy(Qt.NoFocus)
-        self.opacity_slider.setFixedWidth(90)
+        self.opacity_slider.setFixedWidth(80)
         self.opacity_slider.setToolTip("Mask overlay opacity")
         self.opacity_slider.valueChanged.connect(lambda v: self.set_overlay_opacity(v / 100.0))
-        h.addWidget(self.opacity_slider)
+        bar.addWidget(self.opacity_slider)
 
         self.overlay_button = QToolButton(bar)
         self.overlay_button.setText("Overlay")
@@ -150,32 +155,31 @@ class CanvasPanel(QWidget):
         self.overlay_button.setChecked(True)
         self.overlay_button.setFocusPolicy(Qt.NoFocus)
         self.overlay_button.toggled.connect(self.set_overlay_visible)
-        h.addWidget(self.overlay_button)
+        bar.addWidget(self.overlay_button)
 
         self.preserve_check = QCheckBox("Preserve labels", bar)
-        self.preserve_check.setToolTip("Paint, fill and polygon only change unlabelled pixels")
+        self.preserve_check.setToolTip("Brush, fill and polygon only change unlabelled pixels")
         self.preserve_check.setFocusPolicy(Qt.NoFocus)
         self.preserve_check.toggled.connect(self.set_preserve_labels)
-        h.addWidget(self.preserve_check)
-        h.addStretch(1)
+        bar.addWidget(self.preserve_check)
+        bar.addSeparator()
 
         self.fit_button = QToolButton(bar)
         self.fit_button.setText("Fit")
         self.fit_button.setToolTip("Fit the image to the window (Ctrl+0)")
         self.fit_button.setFocusPolicy(Qt.NoFocus)
         self.fit_button.clicked.connect(self.fit_to_window)
-        h.addWidget(self.fit_button)
+        bar.addWidget(self.fit_button)
         self.zoom100_button = QToolButton(bar)
         self.zoom100_button.setText("100 %")
         self.zoom100_button.setToolTip("Show image pixels 1:1 (Ctrl+1)")
         self.zoom100_button.setFocusPolicy(Qt.NoFocus)
         self.zoom100_button.clicked.connect(self.zoom_100)
-        h.addWidget(self.zoom100_button)
+        bar.addWidget(self.zoom100_button)
         self.zoom_label = QLabel(bar)
         self.zoom_label.setMinimumWidth(52)
         self.zoom_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        h.addWidget(self.zoom_label)
-        bar.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        bar.addWidget(self.zoom_label)
         self.toolbar = bar
         self._sync_labels()
 
@@ -185,10 +189,11 @@ class CanvasPanel(QWidget):
 
     # ============================================================== public API
     def set_project(self, project: Optional[Project]) -> None:
-        if project is self._project:
-            self.refresh_classes()
-            return
+        """Start over with ``project`` (also when it is the same object, e.g. after its masks were
+        rewritten on disk): the shown image, its unsaved edits (saved first) and every undo
+        history are dropped."""
         self.clear()
+        self.autosaver.forget_failed()
         self.histories.clear()
         self._project = project
         self.refresh_classes()
@@ -204,7 +209,7 @@ class CanvasPanel(QWidget):
             raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
         old_size = (self.view._img_w, self.view._img_h)
         self._leave_document()
-        doc = self.autosaver.pending_document(entry.id)
+        doc = self.autosaver.pending_document(entry.id, self._project)
         if doc is not None and doc.mask.shape == mask.shape:
             doc.entry = entry  # its unsaved state is newer than the file just read
         else:
@@ -213,9 +218,7 @@ class CanvasPanel(QWidget):
             if not mask.flags.c_contiguous or not mask.flags.writeable:
                 mask = np.array(mask, dtype=np.uint8, order="C")
             history = self.histories.get(entry.id, mask.shape)
-            if history.can_undo or history.can_redo:
-                if history.fingerprint is None or history.fingerprint != mask_fingerprint(mask):
-                    history.clear()  # the mask changed outside the canvas; old steps lie
+            mask = self._check_returning_mask(entry, mask, history)
             doc = MaskDocument(entry.id, mask, history, entry)
         self._doc = doc
         self.image_layer.set_image(image)
@@ -436,11 +439,13 @@ class CanvasPanel(QWidget):
             self._tools["picker"].press(self, u, v, Qt.LeftButton)
             return
         self._tool.press(self, u, v, event.button())
+        self._hover_pos = event.position()
         self._set_hover(u, v)
 
     def canvas_move(self, view: CanvasView, event) -> None:
         u, v = view.widget_to_image(event.position())
         self._tool.move(self, u, v, event.buttons())
+        self._hover_pos = event.position()
         self._set_hover(u, v)
 
     def canvas_release(self, view: CanvasView, event) -> None:
@@ -456,6 +461,7 @@ class CanvasPanel(QWidget):
             return  # keep the outline while a drag leaves and re-enters
         old = self._tool.overlay_rect(self, self._hover)
         self._hover = None
+        self._hover_pos = None
         self._repaint_widget_rects(old, None)
         self._emit_cursor(None)
 
@@ -536,6 +542,28 @@ class CanvasPanel(QWidget):
         return False
 
     # =============================================================== helpers
+    def _check_returning_mask(self, entry: ImageEntry, mask: np.ndarray, history) -> np.ndarray:
+        """An image edited earlier in this session comes back. Its history is valid only for
+        the mask we last saved (``history.fingerprint``). A mask that differs was either read
+        before our last save landed (then the file now holds our state: use it) or changed
+        outside the canvas (then the old undo steps would corrupt it: drop them)."""
+        if history.fingerprint is None:
+            if history.can_undo or history.can_redo:
+                history.clear()  # unsaved state of unknown fate: do not trust old steps
+            return mask
+        if mask_fingerprint(mask) == history.fingerprint:
+            return mask
+        if self._project is not None:
+            try:
+                disk = self._project.load_mask(entry, mask.shape)
+            except Exception:
+                disk = None
+            if disk is not None and mask_fingerprint(disk) == history.fingerprint:
+                return np.array(disk, dtype=np.uint8, order="C")
+        history.clear()
+        history.fingerprint = None
+        return mask
+
     def _leave_document(self) -> None:
         doc = self._doc
         if doc is None:
@@ -544,6 +572,7 @@ class CanvasPanel(QWidget):
         if doc.dirty:
             self.autosaver.save_now(doc, self._project)
         self._hover = None
+        self._hover_pos = None
 
     def _set_hover(self, u: float, v: float) -> None:
         old = self._tool.overlay_rect(self, self._hover)
@@ -573,6 +602,12 @@ class CanvasPanel(QWidget):
                 r = r.intersected(self.view.rect())
                 if not r.isEmpty():
                     self.view.update(r)
+
+    def _on_view_changed(self) -> None:
+        # The view repaints itself entirely; the cursor now points at another image pixel.
+        if self._hover_pos is not None and self._doc is not None:
+            self._hover = self.view.widget_to_image(self._hover_pos)
+            self._emit_hover_info(*self._hover)
 
     def _on_zoom(self, scale: float) -> None:
         self._sync_labels()

@@ -47,7 +47,7 @@ def dab_outline(view, cx: float, cy: float, size: int) -> QPolygonF:
     for i, (a, b) in enumerate(runs):
         yt, yb = oy + (y0 + i) * s, oy + (y0 + i + 1) * s
         right += [QPointF(ox + (x0 + b) * s, yt), QPointF(ox + (x0 + b) * s, yb)]
-        left += [QPointF(ox + (x0 + a) * s, yb), QPointF(ox + (x0 + a) * s, yt)]
+        left += [QPointF(ox + (x0 + a) * s, yt), QPointF(ox + (x0 + a) * s, yb)]
     return QPolygonF(right + left[::-1])
 
 
