@@ -8,6 +8,7 @@ which the loop checks between batches, so Stop returns within one batch.
 from __future__ import annotations
 
 import copy
+import sys
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -51,6 +52,7 @@ class TrainingController(QObject):
         self._worker: _Worker | None = None
         self._control = None
         self.fault_hook = None  # tests inject faults here
+        self._switch_interval = sys.getswitchinterval()
 
     @property
     def running(self) -> bool:
@@ -75,6 +77,10 @@ class TrainingController(QObject):
         self._thread.started.connect(self._worker.run)
         self._worker.event.connect(self._on_event)
         self._worker.done.connect(self._on_done)
+        # The loop's Python code between tensor ops holds the GIL for up to the switch
+        # interval (5 ms by default); a shorter one lets the window's thread in sooner.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
         self._thread.start()
         self.running_changed.emit(True)
         return True
@@ -123,4 +129,5 @@ class TrainingController(QObject):
         self._thread = None
         self._worker = None
         self._control = None
+        sys.setswitchinterval(self._switch_interval)
         self.running_changed.emit(False)
