@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QVBoxLayout, QWidget)
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from segstudio import __version__
 from segstudio.core.project import Project, find_images, open_or_create, PROJECT_FILE
@@ -56,7 +56,8 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.dashboard = Dashboard()
         self.training = TrainingController(self)
-        self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
+        self.training_dock = self._dock("Training", _scrollable(self.training_panel),
+                                        Qt.RightDockWidgetArea)
         self.dashboard_dock = self._dock("Dashboard", self.dashboard, Qt.BottomDockWidgetArea)
         self.prediction_depth: int | None = None  # U-Net++ depth chosen on the prune slider
         self.last_checkpoint: str | None = None
@@ -497,13 +498,14 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _placeholder(text: str) -> QWidget:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignCenter)
-    label.setMargin(12)
-    label.setEnabled(False)
-    return label
+def _scrollable(widget: QWidget) -> QScrollArea:
+    """Tall forms scroll instead of forcing a window taller than a laptop screen."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    return area
 
 
 def about_text() -> str:

@@ -40,7 +40,7 @@ class PrunePanel(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "ms / image")
         self.plot.setLabel("left", "val mIoU")
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(80)
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.scatter = pg.ScatterPlotItem(size=9, brush="#1f77b4")

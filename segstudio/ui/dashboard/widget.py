@@ -33,7 +33,7 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.25)
     w.addLegend(offset=(-5, 5), labelTextSize="8pt")
-    w.setMinimumSize(220, 160)
+    w.setMinimumSize(150, 120)
     return w
 
 
@@ -62,7 +62,7 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.names: list[str] = []
         self._ticks: list = []
         self.percent = True
-        self.setMinimumSize(260, 200)
+        self.setMinimumSize(180, 140)
 
     def set_matrix(self, cm: np.ndarray, names: list[str]) -> None:
         self.matrix = np.asarray(cm)
