@@ -78,7 +78,7 @@ def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageReadError(
             f"{name}: {width} x {height} pixels is larger than the limit of "
-            f"{max_pixels / 1e6:.0f} megapixels (set a higher limit in Preferences if you have "
+            f"{max_pixels / 1e6:.0f} megapixels (raise it in Edit › Preferences if you have "
             "the memory).")
 
 

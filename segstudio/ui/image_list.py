@@ -28,7 +28,9 @@ class ImageListModel(QAbstractListModel):
         self.project: Project | None = None
         self._thumbs: dict[str, QPixmap] = {}
         self.errors: dict[str, str] = {}
-        self.loader = ThumbnailLoader(THUMB, parent=self)
+        from segstudio.ui.preferences import max_image_pixels
+
+        self.loader = ThumbnailLoader(THUMB, max_pixels=max_image_pixels(), parent=self)
         self.loader.thumbnail_ready.connect(self._on_thumb)
         self.loader.thumbnail_failed.connect(self._on_thumb_failed)
 

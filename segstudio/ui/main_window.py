@@ -22,6 +22,7 @@ from segstudio.ui.class_panel import ClassPanel
 from segstudio.ui.dashboard.widget import Dashboard
 from segstudio.ui.image_list import ImageListView
 from segstudio.ui.message_bar import MessageBar
+from segstudio.ui.preferences import PreferencesDialog, max_image_pixels
 from segstudio.ui.settings import add_recent_project, app_settings, recent_projects
 from segstudio.ui.training.controller import TrainingController
 from segstudio.ui.training.panel import TrainingPanel
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
         self.prediction_depth: int | None = None  # U-Net++ depth chosen on the prune slider
         self.last_checkpoint: str | None = None
 
-        self.loader = ImageLoader(parent=self)
+        self.loader = ImageLoader(max_pixels=max_image_pixels(), parent=self)
         self.loader.loaded.connect(self._on_image_loaded)
         self.loader.failed.connect(self._on_image_failed)
 
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         e.addAction(self.canvas.undo_action)
         e.addAction(self.canvas.redo_action)
+        e.addSeparator()
+        e.addAction(self._action("&Preferences…", self.show_preferences, QKeySequence.Preferences))
 
         v = mb.addMenu("&View")
         v.addAction(self._action("&Fit to Window", self.canvas.fit_to_window, "Ctrl+0"))
@@ -419,6 +422,12 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         self.message_bar.show_message(message, "error")
         self.statusBar().showMessage(message.splitlines()[0], 8000)
+
+    def show_preferences(self) -> None:
+        if PreferencesDialog(self).exec():
+            limit = max_image_pixels()
+            self.loader.max_pixels = limit
+            self.image_list.list_model.loader.max_pixels = limit
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About segstudio", about_text())

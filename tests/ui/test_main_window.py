@@ -171,3 +171,23 @@ def test_recent_projects_and_geometry_persist(qtbot, tmp_path):
     qtbot.addWidget(w2)
     assert (w2.width(), w2.height()) == (760, 620)
     w2.close()
+
+
+def test_pixel_limit_preference_refuses_big_images(qtbot, tmp_path):
+    from PIL import Image
+
+    from segstudio.ui.preferences import KEY_MAX_MP
+    from segstudio.ui.settings import app_settings
+
+    Image.fromarray(np.zeros((1000, 1500), np.uint8)).save(tmp_path / "big.png")
+    app_settings().setValue(KEY_MAX_MP, 1)
+    try:
+        w = MainWindow()
+        qtbot.addWidget(w)
+        w.show()
+        assert w.open_path(tmp_path)
+        qtbot.waitUntil(lambda: "larger than the limit" in w.message_bar.text(), timeout=5000)
+        assert "1500 x 1000" in w.message_bar.text()
+        w.close()
+    finally:
+        app_settings().remove(KEY_MAX_MP)
