@@ -1,15 +1,28 @@
-"""Sliding-window inference with overlapping tiles and smooth blending, for any image size.
+"""Sliding-window inference with overlapping tiles and smooth blending, for any image size,
+in bounded memory.
 
-Tiles are weighted by a separable raised-cosine window (never exactly zero), so seams between
-tiles vanish; an image that fits in one tile is run whole (the model pads internally).
+Tiles are weighted by a separable raised-cosine window (never exactly zero), so seams vanish.
+Tiles are processed one row of tiles at a time; the blended probabilities of rows that no later
+tile touches are turned into labels at once, so memory holds one band of tile height, not the
+whole K x H x W probability volume. Pixels are normalised per tile from the raw image.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass
+class Prediction:
+    labels: np.ndarray                 # H x W uint8 class index
+    confidence: np.ndarray             # H x W uint8, probability of the chosen class x 255
+    probabilities: np.ndarray | None = None   # K x H x W float32 when asked for
 
 
 def _window(n: int, overlap: int) -> np.ndarray:
@@ -24,8 +37,7 @@ def _window(n: int, overlap: int) -> np.ndarray:
 def _starts(size: int, tile: int, stride: int) -> list[int]:
     if size <= tile:
         return [0]
-    starts = list(range(0, size - tile, stride)) + [size - tile]
-    return sorted(set(starts))
+    return sorted(set(list(range(0, size - tile, stride)) + [size - tile]))
 
 
 def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -37,38 +49,82 @@ def to_probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def predict_tiled(model: nn.Module, image: np.ndarray,
+                  normalise: Callable[[np.ndarray], np.ndarray] | None = None, *,
+                  tile: int = 512, overlap: int = 64, device: torch.device | str = "cpu",
+                  depth: int | None = None, batch_size: int = 4, amp: bool = False,
+                  keep_probabilities: bool = False,
+                  progress: Callable[[float], bool | None] | None = None) -> Prediction:
+    """Predict a whole image.
+
+    image: H x W x C raw pixels with ``normalise`` (H x W x C -> C x H x W float32), or an
+    already normalised C x H x W float32 array when ``normalise`` is None.
+    progress(fraction) is called after each row of tiles; returning False cancels (raises
+    InterruptedError)."""
+    device = torch.device(device)
+    if normalise is None:
+        C, H, W = image.shape
+
+        def cut(y: int, x: int, h: int, w: int) -> np.ndarray:
+            return image[:, y:y + h, x:x + w]
+    else:
+        H, W = image.shape[:2]
+
+        def cut(y: int, x: int, h: int, w: int) -> np.ndarray:
+            return normalise(image[y:y + h, x:x + w])
+    kwargs = {"depth": depth} if depth is not None else {}
+
+    def run(batch: list[np.ndarray]) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).to(device)
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            out = model(x, **kwargs)
+        return to_probabilities(out).cpu().numpy()
+
+    th, tw = min(tile, H), min(tile, W)
+    ov_y = min(overlap, th // 2) if H > th else 0
+    ov_x = min(overlap, tw // 2) if W > tw else 0
+    weight = _window(th, ov_y)[:, None] * _window(tw, ov_x)[None, :]
+    ys, xs = _starts(H, th, th - ov_y), _starts(W, tw, tw - ov_x)
+    labels = np.empty((H, W), np.uint8)
+    conf = np.empty((H, W), np.uint8)
+    probs_out: np.ndarray | None = None
+    band: np.ndarray | None = None            # K x th x W, rows [y0, y0 + th)
+    wband = np.zeros((th, W), np.float32)
+    for i, y0 in enumerate(ys):
+        for j in range(0, len(xs), batch_size):
+            chunk = xs[j:j + batch_size]
+            probs = run([cut(y0, x, th, tw) for x in chunk])
+            if band is None:
+                band = np.zeros((probs.shape[1], th, W), np.float32)
+                if keep_probabilities:
+                    probs_out = np.empty((probs.shape[1], H, W), np.float32)
+            for x, p in zip(chunk, probs):
+                band[:, :, x:x + tw] += p * weight
+                wband[:, x:x + tw] += weight
+        assert band is not None
+        next_y = ys[i + 1] if i + 1 < len(ys) else y0 + th
+        n = next_y - y0                       # rows no later tile will touch
+        final = band[:, :n] / wband[None, :n]
+        labels[y0:next_y] = final.argmax(0)
+        conf[y0:next_y] = np.clip(final.max(0) * 255 + 0.5, 0, 255).astype(np.uint8)
+        if probs_out is not None:
+            probs_out[:, y0:next_y] = final
+        keep = th - n
+        band[:, :keep] = band[:, n:n + keep]
+        band[:, keep:] = 0
+        wband[:keep] = wband[n:n + keep]
+        wband[keep:] = 0
+        if progress is not None and progress((i + 1) / len(ys)) is False:
+            raise InterruptedError("prediction cancelled")
+    return Prediction(labels, conf, probs_out)
+
+
 def predict_probabilities(model: nn.Module, image: np.ndarray, *, tile: int = 512,
                           overlap: int = 64, device: torch.device | str = "cpu",
                           depth: int | None = None, batch_size: int = 4,
                           amp: bool = False) -> np.ndarray:
     """image: C x H x W float32 (normalised). Returns K x H x W float32 class probabilities."""
-    device = torch.device(device)
-    C, H, W = image.shape
-    kwargs = {"depth": depth} if depth is not None else {}
-
-    def run(batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-            out = model(x, **kwargs)
-        return to_probabilities(out).cpu()
-
-    if H <= tile and W <= tile:
-        return run(image[None])[0].numpy()
-    th, tw = min(tile, H), min(tile, W)
-    ov = min(overlap, th // 2, tw // 2)
-    wy, wx = _window(th, ov if H > th else 0), _window(tw, ov if W > tw else 0)
-    weight_tile = wy[:, None] * wx[None, :]
-    acc: np.ndarray | None = None
-    wsum = np.zeros((H, W), np.float32)
-    coords = [(y, x) for y in _starts(H, th, th - ov) for x in _starts(W, tw, tw - ov)]
-    for i in range(0, len(coords), batch_size):
-        chunk = coords[i:i + batch_size]
-        probs = run(np.stack([image[:, y:y + th, x:x + tw] for y, x in chunk])).numpy()
-        if acc is None:
-            acc = np.zeros((probs.shape[1], H, W), np.float32)
-        for (y, x), p in zip(chunk, probs):
-            acc[:, y:y + th, x:x + tw] += p * weight_tile
-            wsum[y:y + th, x:x + tw] += weight_tile
-    assert acc is not None
-    acc /= wsum[None]
-    return acc
+    pred = predict_tiled(model, image, None, tile=tile, overlap=overlap, device=device,
+                         depth=depth, batch_size=batch_size, amp=amp, keep_probabilities=True)
+    assert pred.probabilities is not None
+    return pred.probabilities
