@@ -136,16 +136,17 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
         best_miou = float(meta.get("best_miou", -1.0))
         best = run_dir / "best.safetensors"
         best_path = str(best) if best.exists() else None
+    elif cfg.init_from:
+        # Retraining after corrections: the model's own architecture and weights go on.
+        model = load_checkpoint(cfg.init_from).model
+        if model.out_channels != (1 if n_out == 1 else n_out) or \
+                model.in_channels != data.channels:
+            raise SegStudioError("The model to continue from was trained for other classes or "
+                                 "image channels than this project has now: train from scratch.")
     else:
         model = create_model(cfg.architecture, in_channels=data.channels, num_classes=n_out,
                              **cfg.model)
-        if cfg.init_from:
-            init = load_checkpoint(cfg.init_from)
-            try:
-                model.load_state_dict(init.model.state_dict())
-            except RuntimeError:
-                raise SegStudioError("The checkpoint to continue from has another architecture "
-                                     "or class count than this training set.") from None
+    if not cfg.resume_from:
         run_dir = new_run_dir(project)
     model.to(device)
     channels_last = cfg.channels_last and device.type == "cuda"
@@ -180,7 +181,8 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                        counts, cfg.loss.get("class_weight_mode", "inverse"))))
     from segstudio.models import count_parameters
 
-    yield RunStarted(str(run_dir), describe(device), cfg.architecture, count_parameters(model),
+    yield RunStarted(str(run_dir), describe(device), getattr(model, "name", cfg.architecture),
+                     count_parameters(model),
                      len(data.train), 0 if data.val_is_train else len(data.val), cfg.epochs, ipe,
                      weights, tuple(data.notes))
 

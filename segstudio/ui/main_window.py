@@ -6,6 +6,7 @@ drawing in the widgets. Nothing slow runs here: images decode in a worker, masks
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
@@ -22,6 +23,7 @@ from segstudio.ui.class_panel import ClassPanel
 from segstudio.ui.dashboard.widget import Dashboard
 from segstudio.ui.image_list import ImageListView
 from segstudio.ui.message_bar import MessageBar
+from segstudio.ui.prediction import PredictionService
 from segstudio.ui.preferences import PreferencesDialog, max_image_pixels
 from segstudio.ui.settings import add_recent_project, app_settings, recent_projects
 from segstudio.ui.training.controller import TrainingController
@@ -61,7 +63,11 @@ class MainWindow(QMainWindow):
                                         Qt.RightDockWidgetArea)
         self.dashboard_dock = self._dock("Dashboard", self.dashboard, Qt.BottomDockWidgetArea)
         self.prediction_depth: int | None = None  # U-Net++ depth chosen on the prune slider
-        self.last_checkpoint: str | None = None
+        self.last_checkpoint: str | None = None   # the model predictions use
+        self.predictions = PredictionService(self)
+        self._predicted: OrderedDict[str, object] = OrderedDict()  # image id -> Prediction
+        self._current_image = None                # raw pixels of the image on the canvas
+        self.auto_refresh_prediction = True       # re-predict on each new best checkpoint
 
         self.loader = ImageLoader(max_pixels=max_image_pixels(), parent=self)
         self.loader.loaded.connect(self._on_image_loaded)
@@ -133,6 +139,29 @@ class MainWindow(QMainWindow):
         for dock in (self.images_dock, self.classes_dock, self.training_dock, self.dashboard_dock):
             v.addAction(dock.toggleViewAction())
 
+        m = mb.addMenu("&Model")
+        self.predict_action = self._action("&Predict Current Image", self.predict_current,
+                                           "Ctrl+P", "Segment the current image with the model")
+        self.predict_all_action = self._action("Predict &All Images", self.predict_all, None,
+                                               "Segment every image in the background")
+        self.accept_unlabelled_action = self._action(
+            "Accept Prediction into &Unlabelled Pixels", lambda: self.accept_prediction(
+                "unlabelled"), "Ctrl+Return", "Copy the prediction where you have not labelled")
+        self.accept_all_action = self._action(
+            "Accept Prediction &Everywhere", lambda: self.accept_prediction("everywhere"), None,
+            "Replace this image's mask with the prediction")
+        self.show_prediction_action = self._action("&Show Prediction", self._toggle_prediction,
+                                                   "Shift+O")
+        self.show_prediction_action.setCheckable(True)
+        self.show_prediction_action.setChecked(True)
+        self.load_model_action = self._action("&Load Model…", self._ask_load_model, None,
+                                              "Use a saved segstudio model for predictions")
+        for a in (self.predict_action, self.predict_all_action, None,
+                  self.accept_unlabelled_action, self.accept_all_action, None,
+                  self.show_prediction_action, None, self.load_model_action):
+            m.addSeparator() if a is None else m.addAction(a)
+        self._update_model_actions()
+
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About segstudio", self.show_about))
 
@@ -158,6 +187,10 @@ class MainWindow(QMainWindow):
         self.training.notice.connect(lambda n: self.message_bar.show_message(n.text, n.level))
         self.training.run_finished.connect(self._on_run_finished)
         self.dashboard.depth_changed.connect(self._on_depth_changed)
+        self.predictions.predicted.connect(self._on_predicted)
+        self.predictions.failed.connect(self._on_prediction_failed)
+        self.predictions.all_progress.connect(self._on_predict_all_progress)
+        self.predictions.all_finished.connect(self._on_predict_all_finished)
         self._progress_timer = QTimer(self, interval=100)
         self._progress_timer.timeout.connect(self._show_progress)
         self._last_iteration = None
@@ -182,6 +215,8 @@ class MainWindow(QMainWindow):
         self.loader.cancel()
         self.project = project
         self.current_image_id = None
+        self._current_image = None
+        self._predicted.clear()
         self.canvas.set_project(project)
         self.image_list.set_project(project)
         self.class_panel.set_project(project)
@@ -263,6 +298,11 @@ class MainWindow(QMainWindow):
             return
         entry = self.project.entry(doc.image_id)
         self.canvas.show_image(entry, doc.image, doc.mask)
+        self._current_image = doc.image
+        cached = self._predicted.get(doc.image_id)
+        if cached is not None and cached.labels.shape == doc.mask.shape:
+            self.canvas.set_prediction(doc.image_id, cached.labels)
+        self._update_model_actions()
         h, w = doc.image.shape[:2]
         note = f" — {doc.note}" if doc.note else ""
         self.statusBar().showMessage(f"{doc.image_id}: {w} x {h}{note}", 5000)
@@ -337,7 +377,10 @@ class MainWindow(QMainWindow):
 
     def _on_checkpoint(self, ev) -> None:
         if ev.best:
-            self.last_checkpoint = ev.path
+            self.set_model(ev.path)
+            # Show what the model has learnt so far on the image being looked at.
+            if self.auto_refresh_prediction and self._current_image is not None:
+                self.predict_current()
 
     def _on_run_finished(self, ev) -> None:
         self._progress_timer.stop()
@@ -348,7 +391,7 @@ class MainWindow(QMainWindow):
         if ev.reason == "failed":
             self.message_bar.show_message(ev.message, level)
         if ev.best_checkpoint:
-            self.last_checkpoint = ev.best_checkpoint
+            self.set_model(ev.best_checkpoint)
             if self.dashboard.prune.slider.isEnabled():
                 self._measure_depth_costs(ev.best_checkpoint)
 
@@ -365,6 +408,114 @@ class MainWindow(QMainWindow):
         if self.project is not None:
             self.project.settings["unetpp_depth"] = depth
             self._schedule_project_save()
+        if self._predicted:
+            self._predicted.clear()
+            if self.current_image_id and self.last_checkpoint:
+                self.predict_current()
+
+    # ----------------------------------------------------------- prediction
+    def set_model(self, checkpoint: str | None) -> None:
+        """The model that predictions (and the retrain option) use."""
+        self.last_checkpoint = checkpoint
+        self._predicted.clear()
+        self.training_panel.set_init_checkpoint(checkpoint)
+        self._update_model_actions()
+
+    def _update_model_actions(self) -> None:
+        has_model = self.last_checkpoint is not None
+        has_image = self._current_image is not None
+        self.predict_action.setEnabled(has_model and has_image)
+        self.predict_all_action.setEnabled(has_model and self.project is not None)
+        has_pred = self.current_image_id in self._predicted
+        self.accept_unlabelled_action.setEnabled(has_pred)
+        self.accept_all_action.setEnabled(has_pred)
+
+    def predict_current(self) -> bool:
+        if not self.last_checkpoint or self._current_image is None or not self.current_image_id:
+            return False
+        self.statusBar().showMessage(f"Predicting {self.current_image_id}…")
+        self.predictions.predict(self.current_image_id, self._current_image, self.last_checkpoint,
+                                 self.prediction_depth)
+        return True
+
+    def _on_predicted(self, image_id: str, pred) -> None:
+        self._predicted[image_id] = pred
+        self._predicted.move_to_end(image_id)
+        while len(self._predicted) > 16:
+            self._predicted.popitem(last=False)
+        if image_id == self.current_image_id:
+            self.canvas.set_prediction(image_id, pred.labels)
+            self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())
+            mean_conf = float(pred.confidence.mean()) / 255
+            self.statusBar().showMessage(f"Prediction ready (mean confidence {mean_conf:.0%}).",
+                                         5000)
+        self._update_model_actions()
+
+    def _on_prediction_failed(self, image_id: str, message: str) -> None:
+        self.show_error(message)
+
+    def accept_prediction(self, mode: str = "unlabelled") -> bool:
+        """Copy the current prediction into the mask as one undo step."""
+        from segstudio.core.accept import plan_accept
+
+        pred = self._predicted.get(self.current_image_id or "")
+        mask = self.canvas.current_mask()
+        if pred is None or mask is None or pred.labels.shape != mask.shape:
+            return False
+        plan = plan_accept(mask, pred.labels, mode)
+        if plan is None:
+            self.statusBar().showMessage("The prediction adds nothing here.", 4000)
+            return False
+        rect, block = plan
+        self.canvas.apply_block(rect, block)
+        return True
+
+    def predict_all(self) -> bool:
+        if self.project is None or not self.last_checkpoint:
+            return False
+        items = [(e.id, self.project.image_path(e)) for e in self.project.images]
+        self.training_panel.show_progress(0.0, None, f"Predicting {len(items)} images…")
+        self.predictions.predict_all(items, self.last_checkpoint, self.prediction_depth,
+                                     self.project.root / "predictions", self.project.classes)
+        return True
+
+    def _on_predict_all_progress(self, done: int, total: int) -> None:
+        self.training_panel.show_progress(done / max(total, 1), None,
+                                          f"Predicted {done} of {total} images…")
+
+    def _on_predict_all_finished(self, ok: int, bad: int, folder: str) -> None:
+        text = f"Predicted {ok} image(s) into {folder}."
+        if bad:
+            text += f" {bad} could not be predicted (see the messages)."
+        self.training_panel.status.setText(text)
+        self.statusBar().showMessage(text, 8000)
+
+    def _toggle_prediction(self) -> None:
+        self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())
+
+    def _ask_load_model(self) -> None:
+        start = str(self.project.runs_dir) if self.project else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Load a segstudio model", start,
+                                              "segstudio models (*.safetensors)")
+        if path:
+            self.load_model(path)
+
+    def load_model(self, path: str) -> bool:
+        from segstudio.errors import SegStudioError
+        from segstudio.training.checkpoints import read_meta
+
+        try:
+            meta = read_meta(path)
+        except SegStudioError as exc:
+            self.show_error(str(exc))
+            return False
+        names = [c.get("name") for c in meta.get("classes", [])]
+        if self.project and names != [c.name for c in self.project.classes]:
+            self.message_bar.show_message(
+                "This model was trained with other classes (" + ", ".join(map(str, names)) +
+                "); its predictions use those class numbers.", "warning")
+        self.set_model(str(Path(path).with_suffix(".safetensors")))
+        return True
 
     # -------------------------------------------------------------- classes
     def _on_class_selected(self, index: int) -> None:
@@ -497,6 +648,8 @@ class MainWindow(QMainWindow):
         if self.training.running:
             self.training.stop()
             self.training.wait(30000)
+        self.predictions.cancel_all()
+        self.predictions.wait(30000)
         self._finish_current()
         self.loader.cancel()
         self.image_list.list_model.loader.cancel_all()

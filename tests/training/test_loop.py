@@ -163,3 +163,17 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[-1] == pytest.approx(0.01, abs=0.01)
+
+
+def test_retrain_continues_from_a_model(demo, tmp_path):
+    first = _run(demo, epochs=1)
+    best = first[-1].best_checkpoint
+    again = _run(demo, epochs=1, init_from=best, architecture="unetpp")
+    assert again[-1].reason == "completed"
+    # The continued model keeps its own architecture, whatever the form says, and says so.
+    assert again[0].architecture == "unet"
+    assert load_checkpoint(again[-1].best_checkpoint).architecture == "unet"
+    p = generate_demo(tmp_path / "more", n_images=3, size=64, labelled=3)
+    p.add_class("debris")
+    failed = _run(p, epochs=1, init_from=best)
+    assert failed[-1].reason == "failed" and "from scratch" in failed[-1].message

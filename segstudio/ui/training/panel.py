@@ -92,6 +92,11 @@ class TrainingPanel(QWidget):
         self.epochs = _spin(1, 10000, d.epochs)
         self.lr = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4, value=d.lr)
         self.device = _combo(DEVICES, d.device)
+        self.continue_box = QCheckBox("Continue from the current model")
+        self.continue_box.setToolTip("Start from the weights of the model that predicts now "
+                                     "(retrain after correcting), instead of from scratch")
+        self.continue_box.setEnabled(False)
+        self._init_checkpoint: str | None = None
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
         self.pause_button = QPushButton("Pause")
@@ -118,6 +123,7 @@ class TrainingPanel(QWidget):
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.lr)
         form.addRow("Device", self.device)
+        form.addRow("", self.continue_box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button, 2)
         buttons.addWidget(self.pause_button, 1)
@@ -174,6 +180,7 @@ class TrainingPanel(QWidget):
         for w in (self.arch, self.width, self.levels, self.deep_sup, self.loss, self.gamma,
                   self.alpha, self.patch, self.batch, self.epochs, self.lr, self.device):
             w.setEnabled(not running)
+        self.continue_box.setEnabled(not running and self._init_checkpoint is not None)
         self.train_button.setEnabled(not running and self.project is not None)
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
@@ -205,10 +212,19 @@ class TrainingPanel(QWidget):
             a = self.alpha.text().strip()
             if a:
                 loss["alpha"] = a if a == "auto" else _parse_alpha(a)
+        init = self._init_checkpoint if (self.continue_box.isChecked()
+                                         and self.continue_box.isEnabled()) else None
         return TrainConfig(architecture=self.arch.currentData(), model=model, loss=loss,
                            patch=self.patch.value(), batch=self.batch.value(),
                            epochs=self.epochs.value(), lr=self.lr.value(),
-                           device=self.device.currentData())
+                           device=self.device.currentData(), init_from=init)
+
+    def set_init_checkpoint(self, path: str | None) -> None:
+        """The model a retrain may continue from (the one predicting now)."""
+        self._init_checkpoint = path
+        self.continue_box.setEnabled(path is not None and self.train_button.isEnabled())
+        if path is None:
+            self.continue_box.setChecked(False)
 
     # ------------------------------------------------------------ progress
     def show_progress(self, fraction: float, eta_s: float | None, text: str) -> None:
