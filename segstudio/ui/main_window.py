@@ -339,6 +339,8 @@ class MainWindow(QMainWindow):
         self._schedule_project_save()
         self.message_bar.dismiss()
         started = self.training.start(self.project, config)
+        self._run_config = config
+        self._last_saved = None
         if started:
             self._progress_timer.start()
             self.training_panel.show_progress(0.0, None, "Preparing data and model…")
@@ -376,6 +378,8 @@ class MainWindow(QMainWindow):
         self.dashboard.add_epoch(ev)
 
     def _on_checkpoint(self, ev) -> None:
+        if not ev.best:
+            self._last_saved = ev.path
         if ev.best:
             self.set_model(ev.path)
             # Show what the model has learnt so far on the image being looked at.
@@ -390,6 +394,8 @@ class MainWindow(QMainWindow):
         self.training_panel.status.setText(ev.message + best)
         if ev.reason == "failed":
             self.message_bar.show_message(ev.message, level)
+        if ev.reason in ("stopped", "time-budget") and getattr(self, "_last_saved", None):
+            self.training_panel.set_resumable(self._last_saved, self._run_config)
         if ev.best_checkpoint:
             self.set_model(ev.best_checkpoint)
             if self.dashboard.prune.slider.isEnabled():

@@ -172,3 +172,35 @@ def test_prune_slider_changes_depth(qtbot, window):
     qtbot.keyClick(prune.slider, Qt.Key_Left)
     assert prune.slider.value() == 2 and window.prediction_depth == 2
     assert window.project.settings["unetpp_depth"] == 2
+
+
+def test_stopped_run_resumes_and_dashboard_saves(qtbot, window, tmp_path):
+    import csv
+
+    panel = window.training_panel
+    panel.epochs.setValue(4)
+    epochs = []
+    window.training.epoch_finished.connect(epochs.append)
+    window.training.epoch_finished.connect(
+        lambda ev: ev.epoch == 2 and window.training.stop())
+    with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
+        qtbot.mouseClick(panel.train_button, Qt.LeftButton)
+    assert fin.args[0].reason == "stopped"
+    qtbot.waitUntil(lambda: not window.training.running)
+    assert panel.resume_button.isVisible()
+    window.training.epoch_finished.disconnect()
+    window.training.epoch_finished.connect(window._on_epoch)
+    window.training.epoch_finished.connect(epochs.append)
+    with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
+        qtbot.mouseClick(panel.resume_button, Qt.LeftButton)
+    assert fin.args[0].reason == "completed"
+    assert [e.epoch for e in epochs] == [1, 2, 3, 4]
+    files = window.dashboard.save(tmp_path / "plots")
+    assert {f.name for f in files} >= {"loss.png", "iou.png", "confusion.png",
+                                       "history_epochs.csv", "history_iterations.csv"}
+    rows = list(csv.DictReader(open(tmp_path / "plots" / "history_epochs.csv")))
+    assert [int(r["epoch"]) for r in rows] == [3, 4]  # the resumed run's own history
+    assert float(rows[-1]["miou"]) == pytest.approx(epochs[-1].miou)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "plots" / "confusion.png").size[0] == 800

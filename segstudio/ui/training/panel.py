@@ -90,6 +90,10 @@ class TrainingPanel(QWidget):
         self.patch = _spin(32, 2048, d.patch, step=32)
         self.batch = _spin(1, 256, d.batch)
         self.epochs = _spin(1, 10000, d.epochs)
+        self.budget = _spin(0, 100000, 0)
+        self.budget.setSuffix(" min")
+        self.budget.setSpecialValueText("no limit")
+        self.budget.setToolTip("Stop after this many minutes (the best model is kept)")
         self.lr = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4, value=d.lr)
         self.device = _combo(DEVICES, d.device)
         self.continue_box = QCheckBox("Continue from the current model")
@@ -102,6 +106,10 @@ class TrainingPanel(QWidget):
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume stopped run")
+        self.resume_button.setToolTip("Continue the last stopped run from its last checkpoint")
+        self.resume_button.hide()
+        self._resume_checkpoint: str | None = None
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -121,6 +129,7 @@ class TrainingPanel(QWidget):
         form.addRow("Patch size", self.patch)
         form.addRow("Batch", self.batch)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Time budget", self.budget)
         form.addRow("Learning rate", self.lr)
         form.addRow("Device", self.device)
         form.addRow("", self.continue_box)
@@ -131,11 +140,13 @@ class TrainingPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(buttons)
+        lay.addWidget(self.resume_button)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addStretch(1)
 
         self.train_button.clicked.connect(self._on_train)
+        self.resume_button.clicked.connect(self._on_resume)
         self.stop_button.clicked.connect(self.stop_requested)
         self.pause_button.toggled.connect(self._on_pause)
         self.arch.currentIndexChanged.connect(self._update_enabled)
@@ -178,8 +189,11 @@ class TrainingPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         for w in (self.arch, self.width, self.levels, self.deep_sup, self.loss, self.gamma,
-                  self.alpha, self.patch, self.batch, self.epochs, self.lr, self.device):
+                  self.alpha, self.patch, self.batch, self.epochs, self.budget, self.lr,
+                  self.device):
             w.setEnabled(not running)
+        if running:
+            self.set_resumable(None)
         self.continue_box.setEnabled(not running and self._init_checkpoint is not None)
         self.train_button.setEnabled(not running and self.project is not None)
         self.stop_button.setEnabled(running)
@@ -217,7 +231,22 @@ class TrainingPanel(QWidget):
         return TrainConfig(architecture=self.arch.currentData(), model=model, loss=loss,
                            patch=self.patch.value(), batch=self.batch.value(),
                            epochs=self.epochs.value(), lr=self.lr.value(),
-                           device=self.device.currentData(), init_from=init)
+                           device=self.device.currentData(), init_from=init,
+                           time_budget_s=self.budget.value() * 60 or None)
+
+    def set_resumable(self, checkpoint: str | None, config: TrainConfig | None = None) -> None:
+        """Offer to resume a stopped run (its last checkpoint and the config it ran with)."""
+        self._resume_checkpoint = checkpoint
+        self._resume_config = config
+        self.resume_button.setVisible(checkpoint is not None)
+
+    def _on_resume(self) -> None:
+        if self._resume_checkpoint is None or self._resume_config is None:
+            return
+        from dataclasses import replace
+
+        cfg = replace(self._resume_config, resume_from=self._resume_checkpoint, init_from=None)
+        self.train_requested.emit(cfg)
 
     def set_init_checkpoint(self, path: str | None) -> None:
         """The model a retrain may continue from (the one predicting now)."""
