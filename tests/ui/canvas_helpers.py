@@ -92,6 +92,19 @@ def grab_rgb(widget) -> np.ndarray:
     return a[:, :w * 3].reshape(h, w, 3).copy()
 
 
+def grab_backing(widget) -> np.ndarray:
+    """What is really on screen for ``widget``: its part of the window's backing store (unlike
+    ``grab()``, which renders the widget afresh). H x W x 3 uint8."""
+    flush_paint()
+    pos = widget.mapTo(widget.window(), QPoint(0, 0))
+    pix = widget.screen().grabWindow(widget.window().winId(), pos.x(), pos.y(),
+                                     widget.width(), widget.height())
+    img = pix.toImage().convertToFormat(QImage.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    a = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
+    return a[:, :w * 3].reshape(h, w, 3).copy()
+
+
 def flush_paint():
     QApplication.processEvents()
 
@@ -107,4 +120,4 @@ def reference_stroke(mask, points_uv, size, value, preserve=False):
 
 
 __all__ = ["CLASSES", "UNLABELLED", "make_project", "load", "new_panel", "at", "click", "drag",
-           "key", "grab_rgb", "flush_paint", "reference_stroke", "QPointF"]
+           "key", "grab_rgb", "grab_backing", "flush_paint", "reference_stroke", "QPointF"]

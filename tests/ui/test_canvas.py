@@ -16,8 +16,8 @@ from PySide6.QtTest import QTest
 
 from segstudio.core import painting as P
 from segstudio.core.classes import UNLABELLED
-from tests.ui.canvas_helpers import (at, click, drag, flush_paint, grab_rgb, key, load,
-                                     make_project, new_panel, reference_stroke)
+from tests.ui.canvas_helpers import (at, click, drag, flush_paint, grab_backing, grab_rgb, key,
+                                     load, make_project, new_panel, reference_stroke)
 
 ZOOMS = [0.5, 1.0, 3.7]
 
@@ -373,6 +373,10 @@ def test_undo_redo_exact_after_random_edits_with_keys(qtbot, panel):
     assert np.array_equal(panel.current_mask(), states[n - 1])
     panel.redo_action.trigger()
     assert np.array_equal(panel.current_mask(), states[n])
+    # Every edit, undo and redo repainted what it changed: the screen equals a full repaint.
+    shown = grab_backing(view)
+    view.repaint()
+    assert np.array_equal(shown, grab_backing(view))
 
 
 def test_history_byte_bound(qtbot, project):
@@ -450,7 +454,7 @@ def test_zoom_pan_fit_100(qtbot, panel):
 
 
 def test_only_the_dirty_region_is_repainted(qtbot, panel):
-    set_zoom(panel, 1.0)
+    set_zoom(panel, 3.7)
     panel.set_brush_size(5)
     flush_paint()
     view = panel.view
@@ -466,6 +470,11 @@ def test_only_the_dirty_region_is_repainted(qtbot, panel):
     painted = view.painted_pixels - before
     whole = view.width() * view.height()
     assert 0 < painted < whole / 4  # brush strip + cursor outlines, not the whole view
+    # ... and what is on screen equals a full repaint: the dirty rectangles covered every change.
+    QTest.mouseMove(view, QPoint(0, 0))  # outline away from the stroke
+    shown = grab_backing(view)
+    view.repaint()
+    assert np.array_equal(shown, grab_backing(view))
 
 
 def test_cursor_info(qtbot, panel):
@@ -542,3 +551,23 @@ def test_mask_is_shown_without_copy_and_prediction_layer(qtbot, panel):
     assert tuple(shot[pos.y(), pos.x()]) == (0x3b, 0x4c, 0xc0)
     key(qtbot, panel.view, Qt.Key_O, Qt.ShiftModifier)
     assert not panel.prediction_layer.visible
+
+
+def test_panning_scrolls_exactly(qtbot, panel):
+    """Whole-pixel pans scroll the backing store and repaint only the new strip; the result
+    must equal a full repaint at the new offset, with no brush outline smeared along."""
+    view = panel.view
+    m = panel.current_mask()
+    m[20:70, 30:90] = 1
+    view.set_view(2.0, 10.0, 20.0)
+    QTest.mouseMove(view, QPoint(150, 120))  # brush outline visible
+    flush_paint()
+    before = view.painted_pixels
+    drag(qtbot, view, [QPoint(150, 120), QPoint(170, 110), QPoint(200, 140)],
+         button=Qt.MiddleButton)
+    flush_paint()
+    assert view.offset == (60.0, 40.0)
+    assert view.painted_pixels - before < view.width() * view.height()  # strips, not full
+    scrolled = grab_backing(view)
+    view.repaint()
+    assert np.array_equal(scrolled, grab_backing(view))

@@ -456,6 +456,14 @@ class CanvasPanel(QWidget):
         u, v = view.widget_to_image(event.position())
         self._tool.double_click(self, u, v, event.button())
 
+    def canvas_pan_started(self, view: CanvasView) -> None:
+        # The tool overlay is not part of the image: hide it so scrolling cannot smear it.
+        old = self._tool.overlay_rect(self, self._hover)
+        self._hover = None
+        self._hover_pos = None
+        if old is not None:  # now, before the first scroll moves it along with the image
+            view.repaint(old.intersected(view.rect()))
+
     def canvas_leave(self, view: CanvasView) -> None:
         if self._tool.busy:
             return  # keep the outline while a drag leaves and re-enters

@@ -189,7 +189,19 @@ class CanvasView(QWidget):
             self.set_view(1.0, float(round(ox)), float(round(oy)))  # whole pixels at 100 %
 
     def pan_by(self, dx: float, dy: float) -> None:
-        self.set_view(self._scale, *self._clamped(self._scale, self._ox + dx, self._oy + dy))
+        ox, oy = self._clamped(self._scale, self._ox + dx, self._oy + dy)
+        sx, sy = ox - self._ox, oy - self._oy
+        if sx == 0 and sy == 0:
+            return
+        if float(sx).is_integer() and float(sy).is_integer() and not self._fit_mode:
+            # A whole-pixel shift maps every widget pixel to the same image pixel as its old
+            # neighbour did, so the backing store can be scrolled and only the strip that comes
+            # into view repainted (a full repaint costs ~15 ms at 1600 x 1000).
+            self._ox, self._oy = ox, oy
+            self.scroll(int(sx), int(sy))
+            self.view_changed.emit()
+            return
+        self.set_view(self._scale, ox, oy)
 
     def _clamped(self, s: float, ox: float, oy: float) -> tuple[float, float]:
         """Keep at least a margin of the image on screen."""
@@ -253,6 +265,8 @@ class CanvasView(QWidget):
             self._pan_last = event.position()
             self._pan_button = event.button()
             self.setCursor(Qt.ClosedHandCursor)
+            if self.handler is not None:
+                self.handler.canvas_pan_started(self)
             event.accept()
             return
         if self._pan_last is not None:
