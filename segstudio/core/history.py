@@ -181,12 +181,17 @@ class History:
             return False
         t = self.tile
         freed = 0
+        ranges = self._min_max_of(mask, step.old)
         for key in list(step.old):
             data = step.old[key]
             ty, tx = key
-            cur = mask[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
-            same = (bool((cur == data).all()) if not isinstance(data, np.ndarray)
-                    else np.array_equal(cur, data))
+            a, b = ranges(key)
+            if not isinstance(data, np.ndarray):
+                same = a == b == data
+            elif a == b:
+                same = False  # the tile is uniform now and was not before
+            else:
+                same = np.array_equal(mask[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t], data)
             if same:
                 freed += _tile_size_bytes(data)
                 del step.old[key]
@@ -217,10 +222,11 @@ class History:
         if step.new is None:
             step.new = {}
             added = 0
+            ranges = self._min_max_of(mask, step.old)
             for key in step.old:
                 ty, tx = key
                 cur = mask[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
-                a, b = cur.min(), cur.max()
+                a, b = ranges(key)
                 data: TileData = int(a) if a == b else cur.copy()
                 step.new[key] = data
                 added += _tile_size_bytes(data)
@@ -247,6 +253,23 @@ class History:
         return step.rect
 
     # ---------------------------------------------------------------- helpers
+    def _min_max_of(self, mask: np.ndarray, keys):
+        """A function key -> (min, max) of that tile of ``mask``; vectorised over the tiles'
+        bounding range when the keys fill a good part of it (big fills), else per tile."""
+        t = self.tile
+        if len(keys) > 32:
+            tys = [k[0] for k in keys]
+            txs = [k[1] for k in keys]
+            ty0, ty1, tx0, tx1 = min(tys), max(tys) + 1, min(txs), max(txs) + 1
+            if len(keys) * 4 >= (ty1 - ty0) * (tx1 - tx0):
+                lo, hi = _tile_min_max(mask, t, ty0, ty1, tx0, tx1)
+                return lambda k: (lo[k[0] - ty0, k[1] - tx0], hi[k[0] - ty0, k[1] - tx0])
+
+        def one(k):
+            tile = mask[k[0] * t:(k[0] + 1) * t, k[1] * t:(k[1] + 1) * t]
+            return tile.min(), tile.max()
+        return one
+
     def _apply(self, mask: np.ndarray, tiles: dict[TileKey, TileData],
                on_write: Optional[Callable[[Rect], None]] = None) -> None:
         t = self.tile

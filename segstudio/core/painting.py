@@ -131,10 +131,16 @@ def _capsule_box(ax: float, ay: float, bx: float, by: float, r: float,
 
 
 def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve: bool,
-           on_write: OnWrite) -> Optional[Rect]:
+           on_write: OnWrite, exact: bool = False) -> Optional[Rect]:
     """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``); shrink the box
-    to what actually changes and report it before writing."""
+    to what actually changes and report it before writing. ``exact``: the caller guarantees
+    that ``where`` holds only pixels that change and ``box`` is their tight bounding box."""
     sub = mask[box.slices]
+    if exact:
+        if on_write is not None:
+            on_write(box)
+        sub[where] = value
+        return box
     if preserve and value != UNLABELLED:
         where = where & (sub == UNLABELLED)
     where = where & (sub != value)
@@ -206,19 +212,17 @@ def flood_region(mask: np.ndarray, x: int, y: int,
         if not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
             sub = np.ascontiguousarray(sub)
         ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
-        cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
-                      4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        _, _, _, (bx, by, bw, bh) = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
+                                                  4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
         region = ff[1:-1, 1:-1]
-        reaches = ((win.x0 > 0 and region[:, 0].any()) or (win.x1 < w and region[:, -1].any())
-                   or (win.y0 > 0 and region[0].any()) or (win.y1 < h and region[-1].any()))
+        # The fill's bounding box tells whether it reached an inner edge of the window.
+        reaches = ((win.x0 > 0 and bx == 0) or (win.x1 < w and bx + bw == win.width)
+                   or (win.y0 > 0 and by == 0) or (win.y1 < h and by + bh == win.height))
         if not reaches:
             break
-        half *= 2
-    rows = np.flatnonzero(region.any(axis=1))
-    cols = np.flatnonzero(region.any(axis=0))
-    ry0, ry1, rx0, rx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    box = Rect(win.x0 + rx0, win.y0 + ry0, win.x0 + rx1, win.y0 + ry1)
-    return box, region[ry0:ry1, rx0:rx1].astype(bool)
+        half *= 4
+    box = Rect(win.x0 + bx, win.y0 + by, win.x0 + bx + bw, win.y0 + by + bh)
+    return box, region[by:by + bh, bx:bx + bw].view(np.bool_)  # 0/1 bytes: a bool view
 
 
 def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = False,
@@ -236,7 +240,8 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = Fa
     if found is None:
         return None
     box, region = found
-    return _write(mask, box, region, value, False, on_write)
+    # Every region pixel holds ``old`` != value, and the box is tight: no need to re-check.
+    return _write(mask, box, region, value, False, on_write, exact=True)
 
 
 def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int,
