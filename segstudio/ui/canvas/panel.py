@@ -383,6 +383,19 @@ class CanvasPanel(QWidget):
         copy of 16-bit/float images and the undo histories (bounded)."""
         return self.image_layer.extra_bytes + self.histories.nbytes
 
+    def apply_block(self, rect: Rect, block: np.ndarray) -> bool:
+        """Write ``block`` into the mask at ``rect`` as one undo step (accepting a prediction,
+        imports): recorded, redrawn, autosaved like a stroke."""
+        if self._doc is None:
+            return False
+        self._tool.cancel(self)
+        self._doc.begin_edit()
+        self._doc.before_write(rect)
+        self._doc.mask[rect.y0:rect.y1, rect.x0:rect.x1] = block
+        self.edit_finished()
+        self.view.update_image_rect(rect)
+        return True
+
     # ============================================================ undo / redo
     def undo(self) -> None:
         self._undo_redo(redo=False)

@@ -1,0 +1,81 @@
+"""Predict, accept, undo, retrain from the window."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from segstudio.resources.demo_project import generate_demo
+from segstudio.training.config import TrainConfig
+from segstudio.training.loop import train
+from segstudio.ui.main_window import MainWindow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=3, size=96,
+                            labelled=2)
+    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
+                      iterations_per_epoch=4)
+    events = list(train(project, cfg))
+    assert events[-1].reason == "completed"
+    return project.root, events[-1].best_checkpoint
+
+
+@pytest.fixture
+def window(qtbot, trained):
+    root, ckpt = trained
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        assert w.open_path(root)
+    assert w.load_model(ckpt)
+    yield w
+    w.close()
+
+
+def test_predict_accept_undo(qtbot, window):
+    image_id = window.current_image_id
+    before = window.canvas.current_mask().copy()
+    with qtbot.waitSignal(window.predictions.predicted, timeout=30000) as got:
+        qtbot.keyClick(window, Qt.Key_P, Qt.ControlModifier)
+    pred = got.args[1]
+    assert got.args[0] == image_id and pred.labels.shape == before.shape
+    assert set(np.unique(pred.labels)) <= {0, 1, 2}
+    assert window.accept_unlabelled_action.isEnabled()
+    window.accept_unlabelled_action.trigger()
+    after = window.canvas.current_mask()
+    user = before != 255
+    assert np.array_equal(after[user], before[user])             # strokes kept
+    assert np.array_equal(after[~user], pred.labels[~user])      # gaps filled
+    # One undo step brings back exactly the sparse strokes.
+    window.canvas.undo_action.trigger()
+    assert np.array_equal(window.canvas.current_mask(), before)
+    window.canvas.redo_action.trigger()
+    with qtbot.waitSignal(window.canvas.mask_saved, timeout=10000):
+        pass
+    from segstudio.io.masks import read_mask
+
+    saved = read_mask(window.project.mask_path(window.project.entry(image_id)))
+    assert np.array_equal(saved, after)
+    assert window.project.entry(image_id).labelled == pytest.approx(1.0)
+
+
+def test_predict_all_writes_index_masks(qtbot, window):
+    with qtbot.waitSignal(window.predictions.all_finished, timeout=60000) as done:
+        window.predict_all_action.trigger()
+    ok, bad, folder = done.args
+    assert (ok, bad) == (3, 0)
+    from segstudio.io.masks import read_mask
+
+    for e in window.project.images:
+        m = read_mask(f"{folder}/{e.id}.png", num_classes=3)
+        assert m.shape == (96, 96)
+
+
+def test_bad_model_file_is_reported(qtbot, window, tmp_path):
+    bad = tmp_path / "evil.safetensors"
+    bad.write_bytes(b"not a model")
+    (tmp_path / "evil.json").write_text("{ broken")
+    assert not window.load_model(str(bad))
+    assert "evil.json" in window.message_bar.text()
