@@ -18,8 +18,8 @@ from segstudio.core import painting as P
 from segstudio.core.classes import UNLABELLED
 from segstudio.core.history import History
 from segstudio.io.masks import labelled_fraction
-from segstudio.ui.canvas.document import FrozenSnapshot, MaskDocument
-from tests.ui.canvas_helpers import at, click, drag, key, load, make_project, new_panel
+from segstudio.ui.canvas.document import MaskDocument
+from tests.ui.canvas_helpers import at, drag, key, load, make_project, new_panel
 
 
 @pytest.fixture
