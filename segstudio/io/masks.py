@@ -22,7 +22,10 @@ def encode_mask_png(mask: np.ndarray, classes: list[ClassInfo], compress_level: 
 
     if mask.dtype != np.uint8 or mask.ndim != 2:
         raise ValueError("mask must be a 2-D uint8 array")
-    pim = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
+    # frombuffer reads the array in place: tobytes() would copy it holding the GIL, which froze
+    # the window for up to half a second while a 16k mask autosaved in the background.
+    mask = np.ascontiguousarray(mask)
+    pim = Image.frombuffer("P", (mask.shape[1], mask.shape[0]), mask, "raw", "P", 0, 1)
     pim.putpalette(palette_flat_rgb(classes))
     buf = io.BytesIO()
     pim.save(buf, format="PNG", compress_level=compress_level,
@@ -51,7 +54,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None,
                 raise MaskError(f"{p.name}: mask is {im.width} x {im.height} but the image is "
                                 f"{shape[1]} x {shape[0]}.")
             im.load()
-            a = np.asarray(im)
+            a = np.array(im)  # a writable array of its own: the canvas paints into it
     except MaskError:
         raise
     except FileNotFoundError:
@@ -68,7 +71,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None,
             vals = np.unique(a[bad])[:5].tolist()
             raise MaskError(f"{p.name}: mask holds values {vals} but the project has only "
                             f"{num_classes} classes (0..{num_classes - 1}, 255 = not labelled).")
-    return np.ascontiguousarray(a)
+    return a
 
 
 def labelled_fraction(mask: np.ndarray) -> float:

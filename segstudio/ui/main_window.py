@@ -298,6 +298,7 @@ class MainWindow(QMainWindow):
             return
         entry = self.project.entry(doc.image_id)
         self.canvas.show_image(entry, doc.image, doc.mask)
+        self.canvas.view.setFocus()  # number keys, B/E/F/P and [ ] act on the canvas at once
         self._current_image = doc.image
         cached = self._predicted.get(doc.image_id)
         if cached is not None and cached.labels.shape == doc.mask.shape:
