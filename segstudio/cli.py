@@ -6,6 +6,10 @@
     segstudio info PROJECT    summarise a project (classes, images, labels)
     segstudio train PROJECT   train a model headless (options: segstudio train --help)
     segstudio import DATASET PROJECT   a folder of images + index masks becomes a project
+    segstudio export PROJECT --out DIR             masks as index PNG, colour PNG, COCO
+    segstudio export-model CHECKPOINT --out DIR    safetensors, TorchScript, ONNX + scripts
+    segstudio predict MODEL IMAGES... --out DIR    index masks (and COCO) for images
+    segstudio import-masks PROJECT SOURCE --format labelme|coco|index
 
 Errors a user can cause print one line on stderr and exit with status 2.
 """
@@ -56,6 +60,18 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
               lambda p: _lazy("add_train_arguments")(p), lambda a: _lazy("cmd_train")(a)),
     "import": ("make a project from a folder of images and index masks",
                lambda p: _lazy("add_import_arguments")(p), lambda a: _lazy("cmd_import")(a)),
+    "export": ("export a project's masks (index PNG, colour PNG, COCO JSON)",
+               lambda p: _lazy_export("add_export_arguments")(p),
+               lambda a: _lazy_export("cmd_export")(a)),
+    "export-model": ("export a model (safetensors, TorchScript, ONNX) with sample scripts",
+                     lambda p: _lazy_export("add_export_model_arguments")(p),
+                     lambda a: _lazy_export("cmd_export_model")(a)),
+    "predict": ("segment images with a model, writing index masks (and COCO)",
+                lambda p: _lazy_export("add_predict_arguments")(p),
+                lambda a: _lazy_export("cmd_predict")(a)),
+    "import-masks": ("import index masks, labelme or COCO annotations into a project",
+                     lambda p: _lazy_export("add_import_masks_arguments")(p),
+                     lambda a: _lazy_export("cmd_import_masks")(a)),
 }
 
 
@@ -63,6 +79,12 @@ def _lazy(name: str):
     from segstudio import cli_train
 
     return getattr(cli_train, name)
+
+
+def _lazy_export(name: str):
+    from segstudio import cli_export
+
+    return getattr(cli_export, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
