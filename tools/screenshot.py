@@ -1,6 +1,6 @@
 """Render the real main window offscreen on the demo project and save it as a PNG.
 
-    QT_QPA_PLATFORM=offscreen python tools/screenshot.py docs/screenshot.png
+    QT_QPA_PLATFORM=offscreen python tools/screenshot.py docs/screenshot.png [--train]
 """
 
 from __future__ import annotations
@@ -33,6 +33,27 @@ def main(out: str) -> None:
         app.processEvents()
         time.sleep(0.02)
     w.canvas.fit_to_window()
+    if "--train" in sys.argv:
+        # A short run so the dashboard and the prediction overlay show something real.
+        from segstudio.ui.preload import wait_preloaded
+
+        wait_preloaded(120)
+        p = w.training_panel
+        p.arch.setCurrentIndex(p.arch.findData("unetpp"))
+        p.epochs.setValue(6)
+        p.patch.setValue(128)
+        w.start_training(p.config())
+        while w.training.running:
+            app.processEvents()
+            time.sleep(0.01)
+        deadline = time.time() + 30
+        while time.time() < deadline and not w._predicted:
+            app.processEvents()
+            time.sleep(0.02)
+        for _ in range(100):
+            app.processEvents()
+            time.sleep(0.01)
+        w.dashboard.flush()
     app.processEvents()
     w.grab().save(out)
     print(f"saved {out}")
@@ -40,4 +61,5 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(args[0] if args else "docs/screenshot.png")

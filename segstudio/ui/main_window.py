@@ -648,8 +648,19 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1280, 800)
-        if isinstance(state, QByteArray) and not state.isEmpty():
+        self._default_layout = not (isinstance(state, QByteArray) and not state.isEmpty())
+        if not self._default_layout:
             self.restoreState(state)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_default_layout", False):
+            # First launch: the canvas gets most of the window, the dashboard a strip.
+            self._default_layout = False
+            self.resizeDocks([self.dashboard_dock], [max(180, self.height() // 4)], Qt.Vertical)
+            self.resizeDocks([self.images_dock, self.classes_dock], [220, 300], Qt.Horizontal)
+            self.resizeDocks([self.classes_dock, self.training_dock],
+                             [max(120, self.height() // 5), self.height()], Qt.Vertical)
 
     def closeEvent(self, event) -> None:
         if self.training.running:
