@@ -122,6 +122,13 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addAction(self.add_images_action)
         f.addSeparator()
+        self.import_masks_action = self._action("&Import Masks…", self._ask_import_masks, None,
+                                                "Masks from index PNGs, labelme or COCO")
+        self.export_masks_action = self._action("&Export Masks…", self._ask_export_masks,
+                                                "Ctrl+E", "Index PNG, colour PNG, COCO JSON")
+        f.addAction(self.import_masks_action)
+        f.addAction(self.export_masks_action)
+        f.addSeparator()
         f.addAction(self.save_action)
         f.addSeparator()
         f.addAction(self.quit_action)
@@ -156,9 +163,12 @@ class MainWindow(QMainWindow):
         self.show_prediction_action.setChecked(True)
         self.load_model_action = self._action("&Load Model…", self._ask_load_model, None,
                                               "Use a saved segstudio model for predictions")
+        self.export_model_action = self._action("E&xport Model…", self._ask_export_model, None,
+                                                "safetensors, TorchScript, ONNX")
         for a in (self.predict_action, self.predict_all_action, None,
                   self.accept_unlabelled_action, self.accept_all_action, None,
-                  self.show_prediction_action, None, self.load_model_action):
+                  self.show_prediction_action, None, self.load_model_action,
+                  self.export_model_action):
             m.addSeparator() if a is None else m.addAction(a)
         self._update_model_actions()
 
@@ -433,6 +443,7 @@ class MainWindow(QMainWindow):
         has_image = self._current_image is not None
         self.predict_action.setEnabled(has_model and has_image)
         self.predict_all_action.setEnabled(has_model and self.project is not None)
+        self.export_model_action.setEnabled(has_model)
         has_pred = self.current_image_id in self._predicted
         self.accept_unlabelled_action.setEnabled(has_pred)
         self.accept_all_action.setEnabled(has_pred)
@@ -496,6 +507,108 @@ class MainWindow(QMainWindow):
             text += f" {bad} could not be predicted (see the messages)."
         self.training_panel.status.setText(text)
         self.statusBar().showMessage(text, 8000)
+
+    # ------------------------------------------------------ import / export
+    def _run_job(self, func, what: str, on_done) -> "BackgroundJob":
+        from segstudio.ui.jobs import BackgroundJob
+
+        job = BackgroundJob(func, self)
+        job.progress.connect(lambda d, t: self.statusBar().showMessage(
+            f"{what}: {d} of {t}…"))
+        job.failed.connect(self.show_error)
+        job.finished.connect(on_done)
+        self._jobs = [j for j in getattr(self, "_jobs", []) if not j.done] + [job]
+        self.statusBar().showMessage(f"{what}…")
+        return job.start()
+
+    def predicted_masks(self) -> "dict[str, object]":
+        """Predictions on disk (Predict All) and in memory, by image id, read lazily."""
+        from segstudio.ui.prediction import PredictionFiles
+
+        return PredictionFiles(self.project.root / "predictions", dict(self._predicted))
+
+    def export_masks_to(self, out: str | Path, formats: list[str], which: str):
+        from segstudio.io.mask_export import export_masks
+
+        if self.project is None:
+            return None
+        self.canvas.flush_saves()
+        project = self.project
+        preds = self.predicted_masks() if which == "predictions" else None
+        return self._run_job(
+            lambda progress: export_masks(project, out, formats, which, preds,
+                                          progress=progress),
+            "Exporting masks", lambda summary: self._report(summary.describe()))
+
+    def export_model_to(self, out: str | Path, formats: list[str], depth: int | None):
+        from segstudio.io.model_export import export_model
+
+        if not self.last_checkpoint:
+            return None
+        ckpt = self.last_checkpoint
+        return self._run_job(lambda progress: export_model(ckpt, out, formats, depth),
+                             "Exporting the model",
+                             lambda summary: self._report(summary.describe()))
+
+    def import_masks_from(self, source: str | Path, fmt: str, merge: bool = False):
+        from segstudio.io.mask_import import import_masks
+
+        if self.project is None:
+            return None
+        self.canvas.flush_saves()
+        # The import rewrites masks on disk: let go of the open one and its history first.
+        self.canvas.set_project(self.project)
+        project = self.project
+        return self._run_job(
+            lambda progress: import_masks(project, source, fmt,
+                                          mode="merge" if merge else "replace",
+                                          progress=progress),
+            "Importing masks", self._after_import)
+
+    def _after_import(self, summary) -> None:
+        self.class_panel.reload()
+        self.canvas.set_project(self.project)
+        self.image_list.list_model.refresh()
+        self.training_panel.refresh_weights()
+        if self.current_image_id:
+            self.image_list.select_image(self.current_image_id)
+            self.show_image(self.current_image_id)
+        self._report(summary.describe(), "info" if summary.complete else "warning")
+
+    def _report(self, text: str, level: str = "info") -> None:
+        self.message_bar.show_message(text, level)
+        self.statusBar().showMessage(text.splitlines()[0], 8000)
+
+    def _ask_export_masks(self) -> None:
+        from segstudio.ui.export_dialogs import ExportMasksDialog
+
+        if self.project is None:
+            return
+        has_pred = bool(self._predicted) or (self.project.root / "predictions").is_dir()
+        d = ExportMasksDialog(self.project.exports_dir, has_pred, self)
+        if d.exec() and d.formats():
+            self.export_masks_to(d.folder.text(), d.formats(), d.which())
+
+    def _ask_export_model(self) -> None:
+        from segstudio.ui.export_dialogs import ExportModelDialog
+        from segstudio.training.checkpoints import read_meta
+
+        if not self.last_checkpoint or self.project is None:
+            return
+        arch = read_meta(self.last_checkpoint).get("architecture")
+        depths = self.dashboard.prune.depths if arch == "unetpp" else []
+        d = ExportModelDialog(self.project.exports_dir, depths, self.prediction_depth, self)
+        if d.exec() and d.formats():
+            self.export_model_to(d.folder.text(), d.formats(), d.chosen_depth())
+
+    def _ask_import_masks(self) -> None:
+        from segstudio.ui.export_dialogs import ImportMasksDialog
+
+        if self.project is None:
+            return
+        d = ImportMasksDialog(self.project.root, self)
+        if d.exec():
+            self.import_masks_from(d.source.text(), d.format.currentData(), d.merge.isChecked())
 
     def _toggle_prediction(self) -> None:
         self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())

@@ -164,3 +164,33 @@ class PredictionService(QObject):
     @Slot(int, int, int, str)
     def _on_all_done(self, ticket: int, ok: int, bad: int, folder: str) -> None:
         self.all_finished.emit(ok, bad, folder)
+
+
+class PredictionFiles(dict):
+    """{image id: labels}: predictions kept in memory, else read from ``folder/<id>.png``
+    (written by Predict All) when first asked for."""
+
+    def __init__(self, folder: Path, in_memory: dict) -> None:
+        super().__init__(in_memory)
+        self.folder = folder
+        if folder.is_dir():
+            for p in folder.glob("*.png"):
+                if p.stem not in self:
+                    dict.__setitem__(self, p.stem, None)
+
+    def __getitem__(self, key: str):
+        value = dict.__getitem__(self, key)
+        if value is None:
+            from segstudio.io.masks import read_mask
+
+            value = read_mask(self.folder / f"{key}.png")
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def items(self):
+        return ((k, self[k]) for k in self.keys())
+
+    def values(self):
+        return (self[k] for k in self.keys())

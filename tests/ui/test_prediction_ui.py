@@ -79,3 +79,74 @@ def test_bad_model_file_is_reported(qtbot, window, tmp_path):
     (tmp_path / "evil.json").write_text("{ broken")
     assert not window.load_model(str(bad))
     assert "evil.json" in window.message_bar.text()
+
+
+def _answer_dialog(qtbot, fill):
+    """Fill in and accept the modal dialog the next action opens, as a user would."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    def act():
+        d = QApplication.activeModalWidget()
+        if d is None:
+            QTimer.singleShot(50, act)
+            return
+        fill(d)
+        ok = d.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok)
+        qtbot.mouseClick(ok, Qt.LeftButton)
+
+    QTimer.singleShot(50, act)
+
+
+def test_export_masks_from_menu(qtbot, window, tmp_path):
+    import json
+
+    from segstudio.io.masks import read_mask
+
+    out = tmp_path / "exported"
+
+    def fill(d):
+        d.folder.setText(str(out))
+        d.color.setChecked(True)
+
+    _answer_dialog(qtbot, fill)
+    window.export_masks_action.trigger()
+    qtbot.waitUntil(lambda: (out / "coco.json").exists(), timeout=30000)
+    qtbot.waitUntil(lambda: "Exported" in window.message_bar.text(), timeout=10000)
+    p = window.project
+    labelled = [e for e in p.images if e.labelled > 0]
+    for e in labelled:
+        assert np.array_equal(read_mask(out / "masks" / f"{e.id}.png"),
+                              read_mask(p.mask_path(e)))
+        assert (out / "color" / f"{e.id}.png").exists()
+    coco = json.loads((out / "coco.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == [c.name for c in p.classes]
+    assert len(coco["images"]) == len(labelled)
+
+    # ...and back in: a fresh project from the same images gets identical masks.
+    from segstudio.core.project import Project
+
+    before = {e.id: read_mask(p.mask_path(e)) for e in labelled}
+    for e in labelled:
+        p.mask_path(e).unlink()
+    with qtbot.waitSignal(window.image_shown, timeout=30000):
+        window.import_masks_from(out, "coco")
+    for e in labelled:
+        assert np.array_equal(read_mask(p.mask_path(e)), before[e.id])
+    assert "Imported masks for" in window.message_bar.text()
+
+
+def test_export_model_from_menu(qtbot, window, tmp_path):
+    out = tmp_path / "model"
+
+    def fill(d):
+        d.folder.setText(str(out))
+        d.torchscript.setChecked(False)
+
+    _answer_dialog(qtbot, fill)
+    window.export_model_action.trigger()
+    qtbot.waitUntil(lambda: "Model exported" in window.message_bar.text(), timeout=60000)
+    names = {f.name for f in out.iterdir()}
+    assert any(n.endswith(".onnx") for n in names)
+    assert any(n.endswith(".safetensors") for n in names)
+    assert not any(n.endswith(".pt") for n in names)

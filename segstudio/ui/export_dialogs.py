@@ -1,0 +1,141 @@
+"""Dialogs for exporting masks and models and importing masks. They only collect choices;
+the window runs the work in the background."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
+                               QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+                               QRadioButton, QSpinBox, QWidget)
+
+
+def _folder_row(edit: QLineEdit, parent: QWidget,
+                file_filter=lambda: None) -> QWidget:
+    """A path field with Browse; ``file_filter()`` None picks a folder, else a file."""
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    browse = QPushButton("Browse…")
+
+    def pick() -> None:
+        flt = file_filter()
+        if flt is None:
+            path = QFileDialog.getExistingDirectory(parent, "Choose a folder", edit.text())
+        else:
+            path, _ = QFileDialog.getOpenFileName(parent, "Choose a file", edit.text(), flt)
+        if path:
+            edit.setText(path)
+
+    browse.clicked.connect(pick)
+    lay.addWidget(browse)
+    return row
+
+
+def _buttons(dialog: QDialog) -> QDialogButtonBox:
+    b = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+    b.accepted.connect(dialog.accept)
+    b.rejected.connect(dialog.reject)
+    return b
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class ExportMasksDialog(QDialog):
+    def __init__(self, exports_dir: Path, has_predictions: bool, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export masks")
+        self.index = QCheckBox("Index PNG (class numbers, 255 = not labelled)")
+        self.color = QCheckBox("Colour PNG (for viewing)")
+        self.coco = QCheckBox("COCO JSON (RLE, one annotation per region)")
+        self.index.setChecked(True)
+        self.coco.setChecked(True)
+        self.labelled = QRadioButton("Labelled images")
+        self.all = QRadioButton("All images")
+        self.predictions = QRadioButton("Predictions")
+        self.predictions.setEnabled(has_predictions)
+        self.predictions.setToolTip("" if has_predictions else "Use Model › Predict All Images "
+                                    "first")
+        self.labelled.setChecked(True)
+        group = QButtonGroup(self)
+        for r in (self.labelled, self.all, self.predictions):
+            group.addButton(r)
+        self.folder = QLineEdit(str(exports_dir / f"masks-{_stamp()}"))
+        form = QFormLayout(self)
+        form.addRow("Formats", self.index)
+        form.addRow("", self.color)
+        form.addRow("", self.coco)
+        form.addRow("Which", self.labelled)
+        form.addRow("", self.all)
+        form.addRow("", self.predictions)
+        form.addRow("Into folder", _folder_row(self.folder, self))
+        form.addRow(_buttons(self))
+
+    def formats(self) -> list[str]:
+        return [n for n, b in (("index", self.index), ("color", self.color), ("coco", self.coco))
+                if b.isChecked()]
+
+    def which(self) -> str:
+        return "all" if self.all.isChecked() else (
+            "predictions" if self.predictions.isChecked() else "labelled")
+
+
+class ExportModelDialog(QDialog):
+    def __init__(self, exports_dir: Path, depths: list[int], depth: int | None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export model")
+        self.safetensors = QCheckBox("segstudio model (safetensors + JSON)")
+        self.torchscript = QCheckBox("TorchScript (plain PyTorch, no segstudio)")
+        self.onnx = QCheckBox("ONNX (any height and width)")
+        for b in (self.safetensors, self.torchscript, self.onnx):
+            b.setChecked(True)
+        self.depth = QSpinBox()
+        if depths:
+            self.depth.setRange(min(depths), max(depths))
+            self.depth.setValue(depth if depth in depths else max(depths))
+            self.depth.setPrefix("L")
+        else:
+            self.depth.setEnabled(False)
+            self.depth.setSpecialValueText("full network")
+        self.folder = QLineEdit(str(exports_dir / f"model-{_stamp()}"))
+        form = QFormLayout(self)
+        form.addRow("Formats", self.safetensors)
+        form.addRow("", self.torchscript)
+        form.addRow("", self.onnx)
+        form.addRow("U-Net++ depth", self.depth)
+        form.addRow("Into folder", _folder_row(self.folder, self))
+        form.addRow(_buttons(self))
+
+    def formats(self) -> list[str]:
+        return [n for n, b in (("safetensors", self.safetensors),
+                               ("torchscript", self.torchscript), ("onnx", self.onnx))
+                if b.isChecked()]
+
+    def chosen_depth(self) -> int | None:
+        return self.depth.value() if self.depth.isEnabled() else None
+
+
+class ImportMasksDialog(QDialog):
+    FORMATS = [("index", "Folder of index masks (PNG)"), ("labelme", "labelme JSON files"),
+               ("coco", "COCO JSON file")]
+
+    def __init__(self, start: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Import masks")
+        self.format = QComboBox()
+        for key, label in self.FORMATS:
+            self.format.addItem(label, key)
+        self.source = QLineEdit(str(start))
+        self.merge = QCheckBox("Keep my labels where the import has none (merge)")
+        form = QFormLayout(self)
+        form.addRow("Format", self.format)
+        form.addRow("From", _folder_row(
+            self.source, self,
+            lambda: "COCO JSON (*.json)" if self.format.currentData() == "coco" else None))
+        form.addRow("", self.merge)
+        form.addRow(_buttons(self))
