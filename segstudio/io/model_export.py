@@ -247,7 +247,9 @@ def export_model(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 diffs["torchscript"] = _max_diff(ref, traced(x_check))
             _require_close("TorchScript", diffs["torchscript"])
             buf = io.BytesIO()
-            torch.jit.save(traced, buf, _extra_files={INFO_FILE: json.dumps(info)})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # still loads everywhere
+                torch.jit.save(traced, buf, _extra_files={INFO_FILE: json.dumps(info)})
             p = out / FILES["torchscript"]
             atomic_write_bytes(p, buf.getvalue())
             files.append(p)
