@@ -132,7 +132,8 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="segstudio model (.safetensors with its .json beside it)")
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="destination folder")
-    p.add_argument("--coco", action="store_true", help="also write DIR/coco.json")
+    p.add_argument("--coco", action="store_true",
+                   help="also write DIR/coco.json (one annotation per object, with a score)")
     p.add_argument("--color", action="store_true",
                    help="also write RGBA colour PNGs to DIR/color/")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth (pruned inference)")
@@ -157,12 +158,13 @@ def _expand_images(items: list[str]) -> list[Path]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Writes DIR/<stem>.png (indexed PNG, the model's class palette) per image. Images that
+    """Writes DIR/<stem>.png (indexed PNG, the model's class palette) per image, as the sample
+    scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request). Images that
     cannot be read are reported on stderr, one line each; the others are still written and
     the exit status is non-zero if any failed."""
     from segstudio.core.classes import ClassInfo
     from segstudio.io.images import read_image
-    from segstudio.io.mask_export import INDEX_DIR, MaskWriter
+    from segstudio.io.mask_export import MaskWriter
 
     images = _expand_images(args.images)
     out = Path(args.out)
@@ -171,7 +173,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _load_predictor(args.model, args.depth, args.tile, args.device)
     classes = [ClassInfo(c["name"], c["color"]) for c in predictor.checkpoint.classes]
     formats = ["index"] + (["color"] if args.color else []) + (["coco"] if args.coco else [])
-    writer = MaskWriter(out, classes, formats, description="segstudio predictions")
+    writer = MaskWriter(out, classes, formats, description="segstudio predictions",
+                        index_dir="")
     used: set[str] = set()
     failed = written = 0
     for path in images:
@@ -188,10 +191,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         used.add(name.lower())
         writer.add(name, pred.labels, file_name=path.as_posix(), confidence=pred.confidence)
         written += 1
-        print(f"{path} -> {out / INDEX_DIR / (name + '.png')}", flush=True)
+        print(f"{path} -> {out / (name + '.png')}", flush=True)
     writer.finish()
     extra = f" and {out / 'coco.json'}" if args.coco else ""
-    print(f"{written} mask(s) written to {out / INDEX_DIR}{extra}"
+    print(f"{written} mask(s) written to {out}{extra}"
           + (f"; {failed} image(s) failed" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0
 

@@ -118,8 +118,10 @@ class MaskWriter:
     export_masks and by ``segstudio predict``; usable by anything that produces masks."""
 
     def __init__(self, out_dir: str | os.PathLike, classes: Sequence[ClassInfo],
-                 formats: Iterable[str] = FORMATS, description: str = "") -> None:
+                 formats: Iterable[str] = FORMATS, description: str = "",
+                 index_dir: str = INDEX_DIR) -> None:
         self.out = Path(out_dir)
+        self.index_dir = self.out / index_dir if index_dir else self.out
         self.classes = list(classes)
         self.formats = parse_formats(formats)
         self.description = description
@@ -146,7 +148,7 @@ class MaskWriter:
                               "classes.")
         written = []
         if "index" in self.formats:
-            p = self.out / INDEX_DIR / f"{name}.png"
+            p = self.index_dir / f"{name}.png"
             atomic_write_bytes(p, encode_mask_png(mask, self.classes))
             written.append(p)
         if "color" in self.formats:

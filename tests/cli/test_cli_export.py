@@ -68,7 +68,7 @@ def test_predict_writes_index_masks_and_reports_bad_images(model_path, tmp_path,
     from segstudio.io.images import read_image
 
     for src in (good1, good2):
-        im = Image.open(out / "masks" / f"{src.stem}.png")
+        im = Image.open(out / f"{src.stem}.png")
         assert im.mode == "P" and tuple(im.getpalette()[3:6]) == (0x28, 0x80, 0x00)
         want = predictor.predict(read_image(src).data, 1).labels
         assert np.array_equal(np.asarray(im), want)
@@ -84,7 +84,7 @@ def test_predict_folder_and_same_stems(model_path, tmp_path, capsys):
     _image(tmp_path / "in" / "b" / "x.png", seed=2)
     assert main(["predict", str(model_path), str(tmp_path / "in"), "--out",
                  str(tmp_path / "out"), "--device", "cpu", "--tile", "32"]) == 0
-    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == ["x-2.png", "x.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x-2.png", "x.png"]
     assert not (tmp_path / "out" / "coco.json").exists()
 
 
