@@ -11,7 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable
 
 import numpy as np
@@ -116,6 +116,10 @@ class Project:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ProjectError(f"{f.name} is corrupt (line {exc.lineno}: {exc.msg}). "
+                               "It was left unchanged; restore it from a backup or fix it by "
+                               "hand.") from None
+        except RecursionError:  # json raises this, not JSONDecodeError, on deep nesting
+            raise ProjectError(f"{f.name} is corrupt (nested too deeply to be a project file). "
                                "It was left unchanged; restore it from a backup or fix it by "
                                "hand.") from None
         return cls._from_json(root, data)
@@ -321,8 +325,10 @@ def _validate_entry(root: Path, entry: ImageEntry) -> None:
         raise ProjectError(f"segstudio.json: image {entry.id!r} has unknown split "
                            f"{entry.split!r}; it was left unchanged.")
     p = PurePosixPath(entry.path)
+    # ".." in either separator style: a backslash path is a traversal on Windows.
+    dotdot = ".." in p.parts or ".." in PureWindowsPath(entry.path).parts
     if not entry.path or (not p.is_absolute() and not Path(entry.path).is_absolute()
-                          and ".." in p.parts):
+                          and dotdot):
         raise ProjectError(f"segstudio.json: image {entry.id!r} points outside the project "
                            f"({entry.path!r}); it was left unchanged.")
 

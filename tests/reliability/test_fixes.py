@@ -1,0 +1,33 @@
+"""Regression tests for the bugs the reliability work found, one per fix (each failed before
+its fix). The full hostile-input matrix lives in test_hostile_inputs.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from segstudio.core.project import Project
+from segstudio.errors import ProjectError
+
+
+def _write_project(folder, text: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "segstudio.json").write_bytes(text)
+
+
+def test_deeply_nested_project_json_is_corrupt_not_a_recursion_error(tmp_path):
+    # json.loads raises RecursionError (not JSONDecodeError) on deep nesting; it escaped
+    # Project.open, so the window and the command line crashed with a traceback.
+    _write_project(tmp_path / "p", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ProjectError, match="segstudio.json is corrupt"):
+        Project.open(tmp_path / "p")
+
+
+def test_windows_style_dotdot_path_is_refused(tmp_path):
+    # "..\\..\\x.png" is a path outside the project on Windows; only "/" was checked.
+    data = {"app": "segstudio", "schema": 1, "classes": [{"name": "a", "color": "#000000"}],
+            "images": [{"id": "x", "path": "..\\..\\secrets.png"}]}
+    _write_project(tmp_path / "p", json.dumps(data).encode())
+    with pytest.raises(ProjectError, match="points outside the project"):
+        Project.open(tmp_path / "p")
