@@ -128,8 +128,15 @@ def _pil_to_array(im, name: str) -> np.ndarray:
 
 
 def _read_tiff(p: Path, max_pixels: int) -> LoadedImage:
+    import logging
+
     import tifffile
 
+    # tifffile logs what it finds wrong with a file; with no handler configured, logging's
+    # last resort prints that on stderr beside our own message. The error we raise says it.
+    log = logging.getLogger("tifffile")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
     with tifffile.TiffFile(p) as tif:
         if not tif.pages:
             raise ImageReadError(f"{p.name}: the TIFF holds no image.")

@@ -31,3 +31,22 @@ def test_windows_style_dotdot_path_is_refused(tmp_path):
     _write_project(tmp_path / "p", json.dumps(data).encode())
     with pytest.raises(ProjectError, match="points outside the project"):
         Project.open(tmp_path / "p")
+
+
+def test_broken_tiff_prints_nothing_on_stderr(tmp_path):
+    # tifffile logs "invalid offset to first page" through logging's last-resort handler,
+    # i.e. a stray line on stderr: `segstudio predict` then printed two lines for one error.
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "garbage.tif"
+    bad.write_bytes(b"II*\x00" + bytes(range(256)) * 2)
+    code = ("import sys\nfrom segstudio.io.images import read_image\n"
+            "from segstudio.errors import ImageReadError\n"
+            "try:\n    read_image(sys.argv[1])\nexcept ImageReadError as e:\n    print(e)\n")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    r = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0 and "garbage.tif" in r.stdout
+    assert r.stderr == ""
