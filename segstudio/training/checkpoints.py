@@ -9,6 +9,7 @@ normalisation) and how well it did (metrics). Optimizer state for resuming lives
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,19 @@ class Checkpoint:
         return self.meta["architecture"]
 
 
+# Names of pickle-based formats (torch.save, pickle, Lightning): refused by name, never opened.
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
 def _stem(path: str | Path) -> Path:
     p = Path(path)
     return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
+def _refuse_pickle(path: str | Path) -> None:
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelFileError(f"{Path(path).name}: segstudio loads only .safetensors models; "
+                             "pickled PyTorch files can run code and are never opened.")
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
@@ -66,6 +77,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
+    """The sidecar of a model, checked: every field segstudio reads has the right type, so a
+    hand-edited or hostile sidecar is a ModelFileError, never a crash further on."""
+    _refuse_pickle(path)
     stem = _stem(path)
     side = stem.with_suffix(".json")
     try:
@@ -77,43 +91,93 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{side.name} is not a readable model description ({exc}).") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{side.name} is not a segstudio model description.")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{side.name}: 'version' is not a number.")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{side.name} was written by a newer segstudio; please update.")
     for key in ("architecture", "config", "classes"):
         if key not in meta:
             raise ModelFileError(f"{side.name} lacks '{key}'.")
+    _check_meta(side.name, meta)
     return meta
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta(name: str, meta: dict[str, Any]) -> None:
+    from segstudio.core.classes import ClassInfo
+    from segstudio.errors import ConfigError
+
+    if not isinstance(meta["architecture"], str):
+        raise ModelFileError(f"{name}: 'architecture' must be a model name.")
+    if not isinstance(meta["config"], dict):
+        raise ModelFileError(f"{name}: 'config' must be an object of model options.")
+    classes = meta["classes"]
+    if not isinstance(classes, list) or not classes or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str)
+            and isinstance(c.get("color"), str) for c in classes):
+        raise ModelFileError(f"{name}: 'classes' must be a list of {{name, color}} entries.")
+    try:
+        for c in classes:
+            ClassInfo(c["name"], c["color"])
+    except ConfigError as exc:
+        raise ModelFileError(f"{name}: classes: {exc}") from None
+    channels = meta.get("channels")
+    if channels is not None and (not isinstance(channels, int) or isinstance(channels, bool)
+                                 or not 1 <= channels <= 64):
+        raise ModelFileError(f"{name}: 'channels' must be a small whole number.")
+    norm = meta.get("normalisation")
+    if norm is not None:
+        ok = (isinstance(norm, dict) and isinstance(norm.get("mean"), list)
+              and isinstance(norm.get("std"), list) and norm["mean"]
+              and len(norm["mean"]) == len(norm["std"])
+              and all(_is_number(v) for v in norm["mean"])
+              and all(_is_number(v) and v > 0 for v in norm["std"])
+              and (channels is None or len(norm["mean"]) == channels))
+        if not ok:
+            raise ModelFileError(f"{name}: 'normalisation' must give a mean and a positive std "
+                                 "per input channel.")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the model from the sidecar and load the weights, checking every name and shape.
     Only safetensors is read: a pickle (.pt/.pth) is refused without being opened by torch."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     from segstudio.errors import ConfigError
     from segstudio.models import create_model
 
+    _refuse_pickle(path)
     stem = _stem(path)
     wpath = stem.with_suffix(".safetensors")
-    if Path(path).suffix in (".pt", ".pth", ".pkl", ".ckpt", ".bin"):
-        raise ModelFileError(f"{Path(path).name}: segstudio loads only .safetensors models; "
-                             "pickled PyTorch files can run code and are never opened.")
     meta = read_meta(stem)
+    side = stem.with_suffix(".json").name
     try:
-        model = create_model(meta["architecture"], **meta["config"])
+        # The sidecar could ask for a model of any size: build it without memory first
+        # ("meta" tensors have shapes only), compare with the weights file, and only then
+        # for real, when the file on disk bounds what it costs.
+        with torch.device("meta"):
+            skeleton = create_model(meta["architecture"], **meta["config"])
     except ConfigError as exc:
-        raise ModelFileError(f"{stem.with_suffix('.json').name}: {exc}") from None
+        raise ModelFileError(f"{side}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{side}: invalid model configuration ({exc}).") from None
     try:
-        state = load_file(str(wpath), device="cpu")
+        with safe_open(str(wpath), "pt", device="cpu") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except FileNotFoundError:
         raise ModelFileError(f"{wpath.name} is missing.") from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{wpath.name} is not a readable safetensors file ({exc}).") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    del skeleton
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
+    wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
     if missing or extra or wrong:
         detail = []
         if missing:
@@ -123,9 +187,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         if wrong:
             k = wrong[0]
             detail.append(f"{len(wrong)} of the wrong shape (e.g. {k}: "
-                          f"{tuple(state[k].shape)} instead of {tuple(expected[k].shape)})")
+                          f"{shapes[k]} instead of {expected[k]})")
         raise ModelFileError(f"{wpath.name} does not match its description: " +
                              "; ".join(detail) + ".")
+    model = create_model(meta["architecture"], **meta["config"])
+    in_ch = getattr(model, "in_channels", None)
+    if meta.get("channels") is not None and in_ch is not None and meta["channels"] != in_ch:
+        raise ModelFileError(f"{side} says the model takes {meta['channels']} input "
+                             f"channel(s), but its weights take {in_ch}.")
+    try:
+        state = load_file(str(wpath), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{wpath.name} is not a readable safetensors file ({exc}).") from None
     model.load_state_dict(state)
     model.to(device).eval()
     return Checkpoint(model, meta, wpath)

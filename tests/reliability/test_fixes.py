@@ -50,3 +50,93 @@ def test_broken_tiff_prints_nothing_on_stderr(tmp_path):
                        env=env, timeout=60)
     assert r.returncode == 0 and "garbage.tif" in r.stdout
     assert r.stderr == ""
+
+
+# ------------------------------------------------------------------ model sidecars (checkpoints)
+@pytest.fixture(scope="module")
+def good_weights(tmp_path_factory):
+    from tests.reliability.corpus import good_model
+
+    return good_model(tmp_path_factory.mktemp("model"))
+
+
+def _with_sidecar(tmp_path, weights, **changes):
+    import shutil
+
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    meta.update(changes)
+    out = tmp_path / "model.safetensors"
+    shutil.copy(weights, out)
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    return out
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"version": "one"}, r"model\.json: 'version' is not a number"),
+    ({"config": "base_width=4"}, r"model\.json: 'config' must be"),
+    ({"architecture": ["unet"]}, r"model\.json: 'architecture' must be"),
+    ({"classes": ["background", "cell"]}, r"model\.json: 'classes' must be"),
+    ({"classes": [{"name": "a", "color": "red"}]}, r"model\.json: classes: Class colour"),
+    ({"normalisation": {"mean": "zero"}}, r"model\.json: 'normalisation' must"),
+    ({"normalisation": {"mean": [0, 0, 0], "std": [1, 0, 1]}}, r"model\.json: 'normalisation'"),
+    ({"channels": "three"}, r"model\.json: 'channels' must be"),
+])
+def test_hostile_sidecar_values_are_model_file_errors(tmp_path, good_weights, changes, message):
+    # Before: ValueError/TypeError/KeyError escaped load_checkpoint or Predictor.load, or the
+    # window's load_model crashed on c.get() of a class that was not a dict.
+    from segstudio.errors import ModelFileError
+    from segstudio.training.checkpoints import load_checkpoint, read_meta
+    from segstudio.training.predict import Predictor
+
+    path = _with_sidecar(tmp_path, good_weights, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        read_meta(path)
+    with pytest.raises(ModelFileError, match=message):
+        load_checkpoint(path)
+    with pytest.raises(ModelFileError, match=message):
+        Predictor.load(path, device="cpu")
+
+
+def test_channels_that_contradict_the_weights_are_refused(tmp_path, good_weights):
+    from segstudio.errors import ModelFileError
+    from segstudio.training.checkpoints import load_checkpoint
+
+    path = _with_sidecar(tmp_path, good_weights, channels=1,
+                         normalisation={"mean": [0.0], "std": [1.0]})
+    with pytest.raises(ModelFileError, match=r"takes 1 input channel.*weights take 3"):
+        load_checkpoint(path)
+
+
+def test_sidecar_memory_bomb_is_refused_without_allocating(tmp_path, good_weights):
+    # A sidecar asking for filters of 100000/200000/300000 made load_checkpoint build that
+    # model (~4e12 parameters) before looking at the weights: a RuntimeError from the
+    # allocator at best, the machine swapping to death at worst.
+    import resource
+
+    from segstudio.errors import ModelFileError
+    from segstudio.training.checkpoints import load_checkpoint
+
+    meta = json.loads(good_weights.with_suffix(".json").read_text())
+    path = _with_sidecar(tmp_path, good_weights,
+                         config={**meta["config"], "filters": [100000, 200000, 300000]})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelFileError, match="does not match its description"):
+        load_checkpoint(path)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200
+
+
+def test_read_meta_refuses_a_pickle_name_even_with_a_sidecar(tmp_path, good_weights):
+    # read_meta("model.pt") read model.json beside it and succeeded, so the window's Load
+    # Model accepted a .pt file (and then quietly used model.safetensors instead).
+    import shutil
+
+    from segstudio.errors import ModelFileError
+    from segstudio.training.checkpoints import read_meta
+
+    shutil.copy(good_weights.with_suffix(".json"), tmp_path / "model.json")
+    (tmp_path / "model.pt").write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(ModelFileError, match="loads only .safetensors"):
+        read_meta(tmp_path / "model.pt")
+    with pytest.raises(ModelFileError, match="loads only .safetensors"):
+        read_meta(tmp_path / "MODEL.PTH")
