@@ -37,7 +37,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -73,7 +73,9 @@ class ImportSummary:
     def describe(self, limit: int = 10) -> str:
         lines = [f"Imported masks for {len(self.imported)} image(s)."]
         if self.created_classes:
-            lines.append("New classes: " + ", ".join(self.created_classes) + ".")
+            names = list(self.created_classes)
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            lines.append(f"New classes ({len(names)}): " + ", ".join(names[:limit]) + more + ".")
 
         def block(title: str, items: list[str]) -> None:
             if items:
@@ -94,14 +96,18 @@ class MaskImportError(SegStudioError):
 
 # ------------------------------------------------------------------------------ matching
 class ImageMatcher:
-    """Finds the project image a file name refers to: exact path, path suffix, stem, id."""
+    """Finds the project image a file name refers to: exact path, then the image with that file
+    name sharing the most trailing folders, then the stem, then the image id."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
         self.by_path: dict[Path, ImageEntry] = {}
         self.by_stem: dict[str, list[ImageEntry]] = {}
         self.by_id: dict[str, ImageEntry] = {}
+        self.by_name: dict[str, list[ImageEntry]] = {}
         for e in project.images:
+            posix = e.path.replace("\\", "/")
+            self.by_name.setdefault(PurePosixPath(posix).name.lower(), []).append(e)
             try:
                 self.by_path[project.image_path(e).resolve()] = e
             except OSError:
@@ -124,11 +130,21 @@ class ImageMatcher:
         pp = PurePosixPath(name)
         parts = [x for x in pp.parts if x not in ("", ".", "..", "/")]
         if len(parts) > 1:
-            suffix = "/" + "/".join(parts).lower()
-            hits = [e for e in self.project.images
-                    if ("/" + e.path.replace("\\", "/").lower()).endswith(suffix)]
-            if len(hits) == 1:
-                return hits[0], ""
+            # Same file name: the image sharing the most trailing folders (at least one) wins.
+            want = [x.lower() for x in reversed(parts)]
+
+            def shared(e: ImageEntry) -> int:
+                path = PurePosixPath(e.path.replace("\\", "/"))
+                have = [x.lower() for x in reversed(path.parts)]
+                n = 0
+                while n < min(len(want), len(have)) and want[n] == have[n]:
+                    n += 1
+                return n
+
+            scored = sorted(((shared(e), i, e) for i, e in
+                             enumerate(self.by_name.get(parts[-1].lower(), []))), reverse=True)
+            if scored and scored[0][0] >= 2 and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+                return scored[0][2], ""
         stem = pp.stem.lower()
         hits = self.by_stem.get(stem, [])
         if len(hits) == 1:
@@ -416,7 +432,8 @@ def read_coco_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MaskImportError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+        raise MaskImportError(f"{path.name}: not valid JSON (line {exc.lineno}: "
+                              f"{exc.msg}).") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations", []), list) \
             or not isinstance(data.get("categories"), list):
@@ -494,7 +511,3 @@ def _coco_maker(anns: list[dict], cats: dict[Any, int]):
             out[sel] = value
         return out, notes
     return make
-
-
-def supported_formats() -> Iterable[str]:
-    return FORMATS

@@ -366,7 +366,8 @@ def readme(info: dict[str, Any]) -> str:
     if "torchscript" in files:
         lines += ["", f"  {files['torchscript']}  TorchScript; needs only PyTorch:",
                   f"    model = torch.jit.load('{files['torchscript']}'); logits = model(x)",
-                  "    python predict_torchscript.py IMAGE [IMAGE ...] --out masks/ [--device cuda]"]
+                  "    python predict_torchscript.py IMAGE [IMAGE ...] --out masks/ "
+                  "[--device cuda]"]
     if "safetensors" in files:
         lines += ["", f"  {files['safetensors']} + {STEM}.json  segstudio checkpoint (weights +",
                   "    description); open it in segstudio's Model menu, or:",
@@ -509,7 +510,7 @@ if __name__ == "__main__":
     sys.exit(main(run))
 '''
 
-_SCRIPT_SAFETENSORS = '''"""Segment images with model.safetensors through segstudio (pip install segstudio).
+_SCRIPT_SAFETENSORS = '''"""Segment images with model.safetensors through segstudio.
 
     python predict_safetensors.py IMAGE [IMAGE ...] [--out DIR] [--device auto]
 

@@ -244,3 +244,34 @@ def test_import_rejects_what_is_not_coco_and_wrong_sizes(tmp_path):
     assert s.imported == () and "20 x 12" in s.failed[0][1]
     # Classes named by the file are still added (they are in the file), and said so.
     assert s.created_classes == ("zzz",)
+
+
+def test_same_stem_in_two_folders_is_matched_by_path_or_reported(tmp_path):
+    root = tmp_path / "proj"
+    for sub in ("a", "b"):
+        (root / "data" / sub).mkdir(parents=True)
+        Image.fromarray(np.zeros((6, 8), np.uint8)).save(root / "data" / sub / "x.png")
+    p = Project.create(root, [ClassInfo("a", "#112233")])
+    p.add_images([root / "data" / "a" / "x.png", root / "data" / "b" / "x.png"])
+    p.entry("x")  # ids: "x" and "x-2"
+    full = {"size": [6, 8], "counts": [0, 48]}
+    doc = {"images": [{"id": 1, "file_name": "elsewhere/b/x.png", "width": 8, "height": 6},
+                      {"id": 2, "file_name": "X.PNG", "width": 8, "height": 6},
+                      {"id": 3, "file_name": "other/x-2.png", "width": 8, "height": 6}],
+           "categories": [{"id": 1, "name": "a"}],
+           "annotations": [{"id": i, "image_id": i, "category_id": 1, "segmentation": full}
+                           for i in (1, 2, 3)]}
+    s = import_masks(p, _write(tmp_path, doc), "coco")
+    # "b/x.png" is the image in data/b; "X.PNG" is the id "x" (the name our export uses);
+    # "x-2.png" is the id of the second image, which image 1 already took.
+    assert s.imported == ("x-2", "x")
+    assert s.failed == (("other/x-2.png", "image 'data/b/x.png' was already imported from "
+                                           "another file; this one was left out"),)
+    p2 = Project.create(tmp_path / "p2", [ClassInfo("a", "#112233")])
+    p2.add_images([root / "data" / "a" / "x.png"])
+    p2.images.append(p2.images[0].__class__(id="y", path=(root / "data/b/x.png").as_posix()))
+    s = import_masks(p2, _write(tmp_path, {**doc, "images": doc["images"][1:2]}), "coco")
+    assert s.imported == ("x",)
+    p2.images[0] = p2.images[0].__class__(id="z", path=p2.images[0].path)
+    s = import_masks(p2, _write(tmp_path, {**doc, "images": doc["images"][1:2]}), "coco")
+    assert s.imported == () and "2 images are called 'X'" in s.failed[0][1]
