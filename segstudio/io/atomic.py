@@ -21,8 +21,14 @@ class SaveError(SegStudioError):
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(fileobj)`` on a temporary file and move it over ``path`` when it succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # ".<name>.<random>.tmp" must fit the 255-byte limit of a file name: shorten the name.
+        stem = os.fsencode(target.name)[:80].decode("utf-8", "ignore")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise SaveError(f"Could not save {target.name}: {exc.strerror or exc}. "
+                        "The previous version is unchanged.") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)

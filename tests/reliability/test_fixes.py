@@ -4,6 +4,7 @@ its fix). The full hostile-input matrix lives in test_hostile_inputs.py."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -140,3 +141,36 @@ def test_read_meta_refuses_a_pickle_name_even_with_a_sidecar(tmp_path, good_weig
         read_meta(tmp_path / "model.pt")
     with pytest.raises(ModelFileError, match="loads only .safetensors"):
         read_meta(tmp_path / "MODEL.PTH")
+
+
+# ------------------------------------------------------------------------- atomic writes (io)
+def test_atomic_write_of_a_long_file_name(tmp_path):
+    # The temporary file is ".<name>.<random>.tmp": for a legal 249-byte name that is over the
+    # 255-byte limit, and the OSError (ENAMETOOLONG) escaped as a traceback from
+    # `segstudio predict` on an image with a long name.
+    from segstudio.io.atomic import atomic_write_bytes
+
+    target = tmp_path / ("long_" + "é" * 60 + "y" * 120 + ".png")
+    atomic_write_bytes(target, b"data")
+    assert target.read_bytes() == b"data"
+    assert os.listdir(tmp_path) == [target.name]
+
+
+def test_atomic_write_reports_a_temp_file_that_cannot_be_created(tmp_path, monkeypatch):
+    # mkstemp ran outside the try: a full disk (no inodes) or a read-only folder raised a bare
+    # OSError, which the window's Save does not catch, instead of SaveError.
+    import errno
+    import tempfile
+
+    from segstudio.io.atomic import SaveError, atomic_write_bytes
+
+    target = tmp_path / "segstudio.json"
+    target.write_text("old")
+
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_space)
+    with pytest.raises(SaveError, match="No space left on device.*unchanged"):
+        atomic_write_bytes(target, b"new")
+    assert target.read_text() == "old"
