@@ -67,6 +67,30 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError(f"{p.name}: not a readable image ({_short(exc)}).") from None
 
 
+def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(height, width) of the image ``read_image`` would return (EXIF orientation applied),
+    from the header alone; None when the header cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head in _TIFF_MAGIC:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.shape[page.axes.index("Y")]), int(page.shape[page.axes.index("X")])
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                w, h = im.size
+                turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+        return (w, h) if turned else (h, w)
+    except Exception:
+        return None
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]

@@ -192,6 +192,7 @@ def export_masks(project: Project, out_dir: str | os.PathLike,
     written so far stay, the COCO file is not written). Images that cannot be exported (an
     unreadable image for ``which="all"``, a corrupt mask) are listed in the summary and the
     others are still written."""
+    from segstudio.io.images import read_image_size
     from segstudio.io.mask_import import image_shape
     from segstudio.io.masks import new_mask, read_mask
 
@@ -225,7 +226,10 @@ def export_masks(project: Project, out_dir: str | os.PathLike,
             else:
                 path = project.mask_path(entry)
                 if path.exists():
-                    mask = read_mask(path, num_classes=len(cls))
+                    # The image's size from its header, when it can be read: a mask of another
+                    # size is refused here as everywhere else.
+                    mask = read_mask(path, shape=read_image_size(project.image_path(entry)),
+                                     num_classes=len(cls))
                 elif which == "all":
                     mask = new_mask(*image_shape(project, entry))
                 else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from segstudio.core.project import Project
@@ -174,3 +175,36 @@ def test_atomic_write_reports_a_temp_file_that_cannot_be_created(tmp_path, monke
     with pytest.raises(SaveError, match="No space left on device.*unchanged"):
         atomic_write_bytes(target, b"new")
     assert target.read_text() == "old"
+
+
+def test_export_refuses_a_mask_of_the_wrong_size(tmp_path):
+    # export_masks read saved masks without the image's size: a 10 x 12 mask of a 32 x 24
+    # image was exported (index PNG, COCO) without a word, while the window and training
+    # refuse it.
+    from PIL import Image
+
+    from segstudio.io.mask_export import export_masks
+    from tests.reliability.corpus import _good_project
+
+    _good_project(tmp_path / "p")
+    project = Project.open(tmp_path / "p")
+    project.masks_dir.mkdir()
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(project.mask_path(project.images[0]))
+    summary = export_masks(project, tmp_path / "out", ["index", "coco"])
+    assert summary.exported == ()
+    assert summary.failed == (("img", "img.png: mask is 10 x 12 but the image is 32 x 24."),)
+
+
+@pytest.mark.parametrize("orientation, size", [(1, (24, 40)), (6, (40, 24)), (8, (40, 24))])
+def test_read_image_size_from_the_header(tmp_path, orientation, size):
+    from PIL import Image
+
+    from segstudio.io.images import read_image, read_image_size
+
+    p = tmp_path / "x.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (40, 24)).save(p, exif=exif.tobytes())
+    assert read_image_size(p) == size == read_image(p).data.shape[:2]
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    assert read_image_size(tmp_path / "bad.png") is None
