@@ -8,6 +8,7 @@ which the loop checks between batches, so Stop returns within one batch.
 from __future__ import annotations
 
 import copy
+import gc
 import sys
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -81,6 +82,12 @@ class TrainingController(QObject):
         # interval (5 ms by default); a shorter one lets the window's thread in sooner.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
+        # A full garbage collection walks every object of the process (Qt wrappers, torch
+        # modules...) while holding the GIL: tens of milliseconds of frozen window each time
+        # the loop's allocations trigger one. Objects alive now are long-lived: take them out
+        # of the collector's walks for the run (gc.freeze is cheap; gc.collect here would be
+        # the very pause we avoid). gc.unfreeze() hands them back when the run ends.
+        gc.freeze()
         self._thread.start()
         self.running_changed.emit(True)
         return True
@@ -130,4 +137,5 @@ class TrainingController(QObject):
         self._worker = None
         self._control = None
         sys.setswitchinterval(self._switch_interval)
+        gc.unfreeze()
         self.running_changed.emit(False)
