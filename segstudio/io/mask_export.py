@@ -35,6 +35,7 @@ import numpy as np
 
 from segstudio.core.classes import UNLABELLED, ClassInfo, palette_rgba
 from segstudio.core.project import ImageEntry, Project
+from segstudio.io.formats import parse_format_list
 from segstudio.errors import ConfigError, SegStudioError
 from segstudio.io.atomic import SaveError, atomic_write_bytes, atomic_write_text
 
@@ -81,16 +82,8 @@ def encode_color_png(mask: np.ndarray, classes: Sequence[ClassInfo]) -> bytes:
 
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
-    """"index,color" or an iterable -> validated tuple in canonical order."""
-    items = formats.split(",") if isinstance(formats, str) else list(formats)
-    items = [f.strip().lower() for f in items if f.strip()]
-    aliases = {"colour": "color", "png": "index", "json": "coco"}
-    items = [aliases.get(f, f) for f in items]
-    bad = [f for f in items if f not in FORMATS]
-    if bad or not items:
-        raise ConfigError(f"Unknown mask format(s) {', '.join(bad) or '(none)'}; choose from "
-                          f"{', '.join(FORMATS)}.")
-    return tuple(f for f in FORMATS if f in items)
+    """"a,b" or an iterable -> validated tuple in canonical order."""
+    return parse_format_list(formats, FORMATS, {"colour": "color", "png": "index", "json": "coco"}, "mask")
 
 
 def _check_out_dir(project: Project | None, out: Path) -> None:

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from segstudio.io.formats import parse_format_list
 from segstudio.errors import ConfigError, ModelFileError, SegStudioError
 from segstudio.io.atomic import atomic_write_bytes, atomic_write_text
 
@@ -74,16 +75,9 @@ class ModelExportSummary:
 
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
-    items = formats.split(",") if isinstance(formats, str) else list(formats)
-    items = [f.strip().lower() for f in items if f.strip()]
-    aliases = {"ts": "torchscript", "jit": "torchscript", "st": "safetensors",
-               "segstudio": "safetensors"}
-    items = [aliases.get(f, f) for f in items]
-    bad = [f for f in items if f not in FORMATS]
-    if bad or not items:
-        raise ConfigError(f"Unknown model format(s) {', '.join(bad) or '(none)'}; choose from "
-                          f"{', '.join(FORMATS)}.")
-    return tuple(f for f in FORMATS if f in items)
+    """"a,b" or an iterable -> validated tuple in canonical order."""
+    return parse_format_list(formats, FORMATS, {"ts": "torchscript", "jit": "torchscript", "st": "safetensors",
+                                               "segstudio": "safetensors"}, "model")
 
 
 class ExportedModel(nn.Module):
