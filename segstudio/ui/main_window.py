@@ -221,8 +221,13 @@ class MainWindow(QMainWindow):
         return True
 
     def set_project(self, project: Project) -> None:
+        from segstudio.core.lock import ProjectLock
+
         self._finish_current()
         self.loader.cancel()
+        self._release_lock()
+        lock_status = ProjectLock(project.root, purpose="window").acquire()
+        self._lock = lock_status.lock if lock_status.acquired else None
         self.project = project
         self.current_image_id = None
         self._current_image = None
@@ -242,6 +247,16 @@ class MainWindow(QMainWindow):
         else:
             self.message_bar.show_message("This project has no images yet: drop images or a "
                                           "folder here, or use File › Add Images.", "info")
+        if lock_status.held_by_other:
+            self.message_bar.show_message(
+                f"{lock_status.message} Edits made in both windows can overwrite each other: "
+                "close the other one before painting here.", "warning")
+
+    def _release_lock(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+        self._lock = None
 
     def add_images(self, paths: list[Path]) -> int:
         if self.project is None:
@@ -784,6 +799,7 @@ class MainWindow(QMainWindow):
         self._finish_current()
         self.loader.cancel()
         self.image_list.list_model.loader.cancel_all()
+        self._release_lock()
         s = app_settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())

@@ -43,7 +43,7 @@ class MessageBar(QWidget):
         self.show()
 
     def text(self) -> str:
-        return self._label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self._label.text()
 
     def dismiss(self) -> None:
         self.hide()

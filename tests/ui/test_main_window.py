@@ -191,3 +191,35 @@ def test_pixel_limit_preference_refuses_big_images(qtbot, tmp_path):
         w.close()
     finally:
         app_settings().remove(KEY_MAX_MP)
+
+
+def test_project_open_elsewhere_is_warned(qtbot, tmp_path):
+    import subprocess
+    import sys
+
+    from segstudio.core.lock import LOCK_FILE
+
+    generate_demo(tmp_path / "demo", n_images=1, size=64, labelled=1)
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from segstudio.core.lock import ProjectLock; "
+         "s = ProjectLock(sys.argv[1]).acquire(); print(s.state, flush=True); time.sleep(60)",
+         str(tmp_path / "demo")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "acquired"
+        w = MainWindow()
+        qtbot.addWidget(w)
+        assert w.open_path(tmp_path / "demo")
+        assert "already open in" in w.message_bar.text()
+        assert "overwrite each other" in w.message_bar.text()
+        w.close()
+        assert (tmp_path / "demo" / LOCK_FILE).exists()   # the other one's lock stays
+    finally:
+        other.kill()
+        other.wait()
+    # The other segstudio died without cleaning up: its lock is stale and taken over quietly.
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.open_path(tmp_path / "demo")
+    assert "already open" not in w2.message_bar.text()
+    w2.close()
+    assert not (tmp_path / "demo" / LOCK_FILE).exists()
