@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable, Sequence
 
 from segstudio.errors import SegStudioError
 
@@ -21,30 +21,73 @@ class SaveError(SegStudioError):
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write(fileobj)`` on a temporary file and move it over ``path`` when it succeeds."""
     target = Path(path)
+    tmp_name = _write_temp(target, write)
+    try:
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        _discard(tmp_name)
+        raise _save_error(target, exc) from exc
+    _fsync_dir(target.parent)
+
+
+def atomic_write_many(items: Sequence[tuple[str | os.PathLike, bytes]]) -> None:
+    """Write files that belong together (a checkpoint's weights and its description): every
+    one goes to a temporary file first, and only when all are complete are they moved over
+    their targets, in the order given. A failed write (disk full) leaves every previous
+    version as it was; only a crash between the renames, microseconds, can mix them."""
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in items:
+            target = Path(path)
+            temps.append((_write_temp(target, lambda fh, d=data: fh.write(d)), target))
+    except BaseException:
+        for tmp_name, _ in temps:
+            _discard(tmp_name)
+        raise
+    for i, (tmp_name, target) in enumerate(temps):
+        try:
+            os.replace(tmp_name, target)
+        except OSError as exc:
+            for later, _ in temps[i:]:
+                _discard(later)
+            raise _save_error(target, exc) from exc
+    for folder in {t.parent for _, t in temps}:
+        _fsync_dir(folder)
+
+
+def _write_temp(target: Path, write: Callable[[IO[bytes]], None]) -> str:
+    """A complete, fsync'd temporary file beside ``target``; its name. Raises SaveError (and
+    leaves nothing behind) when it cannot be written."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # ".<name>.<random>.tmp" must fit the 255-byte limit of a file name: shorten the name.
         stem = os.fsencode(target.name)[:80].decode("utf-8", "ignore")
         fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise SaveError(f"Could not save {target.name}: {exc.strerror or exc}. "
-                        "The previous version is unchanged.") from exc
+        raise _save_error(target, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
     except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
+        _discard(tmp_name)
         if isinstance(exc, OSError):
-            raise SaveError(f"Could not save {target.name}: {exc.strerror or exc}. "
-                            "The previous version is unchanged.") from exc
+            raise _save_error(target, exc) from exc
         raise
-    _fsync_dir(target.parent)
+    return tmp_name
+
+
+def _save_error(target: Path, exc: OSError) -> SaveError:
+    return SaveError(f"Could not save {target.name}: {exc.strerror or exc}. "
+                     "The previous version is unchanged.")
+
+
+def _discard(tmp_name: str) -> None:
+    try:
+        os.unlink(tmp_name)
+    except OSError:
+        pass
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -3,7 +3,8 @@
 ``<stem>.safetensors`` holds the model's tensors; ``<stem>.json`` says how to rebuild the model
 (architecture, its config), what it predicts (classes), how to feed it (channels,
 normalisation) and how well it did (metrics). Optimizer state for resuming lives in
-``<stem>.optim.safetensors`` (tensors) with its scalars in the JSON. All writes are atomic.
+``<stem>.optim.safetensors`` (tensors) with its scalars in the JSON. All files of a checkpoint
+are written before any replaces its previous version (``atomic_write_many``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from segstudio.errors import ModelFileError
-from segstudio.io.atomic import atomic_write_bytes, atomic_write_text
+from segstudio.io.atomic import atomic_write_many
 
 FORMAT = "segstudio-checkpoint"
 FORMAT_VERSION = 1
@@ -63,16 +64,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
 
     stem = _stem(path)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(stem.with_suffix(".safetensors"), save(weights))
+    files = [(stem.with_suffix(".safetensors"), save(weights))]
     sidecar = {"format": FORMAT, "version": FORMAT_VERSION,
                "architecture": getattr(model, "name", type(model).__name__),
                "config": getattr(model, "config", {}), "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
                **meta}
     if optimizer is not None:
         tensors, scalars = _optimizer_state(optimizer)
-        atomic_write_bytes(stem.with_suffix(".optim.safetensors"), save(tensors))
+        files.append((stem.with_suffix(".optim.safetensors"), save(tensors)))
         sidecar["optimizer"] = scalars
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(sidecar, indent=1))
+    files.append((stem.with_suffix(".json"), json.dumps(sidecar, indent=1).encode("utf-8")))
+    # All written before any is replaced: a full disk leaves the previous checkpoint whole.
+    atomic_write_many(files)
     return stem.with_suffix(".safetensors")
 
 
