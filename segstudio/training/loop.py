@@ -23,7 +23,7 @@ import torch
 
 from segstudio.core.project import Project
 from segstudio.errors import SegStudioError
-from segstudio.io.atomic import atomic_write_text
+from segstudio.io.atomic import SaveError, atomic_write_text
 from segstudio.training.augment import PatchSampler
 from segstudio.training.config import TrainConfig
 from segstudio.training.data import Sample, TrainingData, load_training_data
@@ -148,6 +148,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                              **cfg.model)
     if not cfg.resume_from:
         run_dir = new_run_dir(project)
+    saved_best_miou = best_miou if best_path and best_miou >= 0 else None  # of best_path
     model.to(device)
     channels_last = cfg.channels_last and device.type == "cuda"
     if channels_last:
@@ -276,19 +277,35 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                             "pixel_accuracy": report.pixel_accuracy,
                             "depth_miou": {str(k): v for k, v in report.depth_miou.items()},
                             "val_loss": report.val_loss, "train_loss": report.train_loss}}
-        path = save_checkpoint(run_dir / "last", model, meta, opt)
-        yield CheckpointSaved(str(path), epoch, False)
-        if improved:
-            best_path = str(save_checkpoint(run_dir / "best", model, meta))
-            yield CheckpointSaved(best_path, epoch, True)
-        _append_metrics(run_dir, report)
+        try:
+            path = save_checkpoint(run_dir / "last", model, meta, opt)
+            yield CheckpointSaved(str(path), epoch, False)
+            if improved:
+                best_path = str(save_checkpoint(run_dir / "best", model, meta))
+                saved_best_miou = best_miou
+                yield CheckpointSaved(best_path, epoch, True)
+        except SaveError as exc:
+            # A full disk: the previous checkpoints are whole (see save_checkpoint); say which
+            # one to use rather than going on training what cannot be kept.
+            reason = "failed"
+            message = f"{exc} Training stopped at epoch {epoch}."
+            if best_path:
+                score = (f" (validation mIoU {saved_best_miou:.3f})"
+                         if saved_best_miou is not None else "")
+                message += f" The best checkpoint{score} is kept: {best_path}"
+            break
+        try:
+            _append_metrics(run_dir, report)
+        except OSError as exc:
+            yield Notice(f"Could not append to {run_dir.name}/metrics.jsonl "
+                         f"({exc.strerror or exc}); training goes on.")
         if reason != "completed":
             break
         if cfg.patience and since_best >= cfg.patience:
             reason, message = "early-stopped", (f"No gain in validation mIoU for {cfg.patience} "
                                                 "epochs: stopped early.")
             break
-    yield RunFinished(reason, message, best_path, best_miou if best_miou >= 0 else None, epoch,
+    yield RunFinished(reason, message, best_path, saved_best_miou, epoch,
                       time.perf_counter() - t0)
 
 

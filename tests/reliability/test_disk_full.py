@@ -208,3 +208,59 @@ def test_checkpoint_save_on_full_disk_keeps_both_files_of_the_previous_one(tmp_p
         assert _temp_files(tmp_path) == []
     full_disk.free_up()
     assert read_meta(path)["epoch"] == 1 and load_checkpoint(path).meta["epoch"] == 1
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from segstudio.resources.demo_project import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("demo"), n_images=4, size=96, labelled=3)
+
+
+TINY = dict(model={"base_width": 4, "levels": 3}, patch=64, batch=4, iterations_per_epoch=2,
+            val_tile=256)
+
+
+def test_training_on_full_disk_ends_with_message_and_keeps_best(demo, full_disk, monkeypatch):
+    """Epoch 1 saves its checkpoints; then the disk is full. The run ends, says so, and names
+    the best checkpoint, which is intact and loads."""
+    from segstudio.training.checkpoints import load_checkpoint
+    from segstudio.training.config import TrainConfig
+    from segstudio.training.events import CheckpointSaved, EpochReport, RunFinished
+    from segstudio.training.loop import train
+
+    events = []
+    for ev in train(demo, TrainConfig(**TINY, epochs=4)):
+        events.append(ev)
+        if isinstance(ev, CheckpointSaved) and ev.epoch == 1 and ev.best:
+            full_disk(0)
+    full_disk.free_up()
+    fin = events[-1]
+    assert isinstance(fin, RunFinished) and fin.reason == "failed"
+    assert NO_SPACE in fin.message and "best checkpoint" in fin.message
+    assert fin.best_checkpoint and fin.best_checkpoint in fin.message
+    ck = load_checkpoint(fin.best_checkpoint)
+    assert ck.meta["epoch"] == 1
+    assert [e.epoch for e in events if isinstance(e, EpochReport)] == [1, 2]
+    assert _temp_files(Path(fin.best_checkpoint).parent) == []
+
+
+def test_training_metrics_log_on_full_disk_is_a_notice(demo, monkeypatch):
+    """metrics.jsonl is appended with plain open(): a full disk there is a notice, not the end
+    of the run."""
+    import builtins
+
+    import segstudio.training.loop as loop
+    from segstudio.training.config import TrainConfig
+    from segstudio.training.events import Notice
+
+    def full_open(file, mode="r", *a, **k):
+        if str(file).endswith("metrics.jsonl"):
+            raise OSError(errno.ENOSPC, NO_SPACE)
+        return builtins.open(file, mode, *a, **k)
+
+    monkeypatch.setattr(loop, "open", full_open, raising=False)
+    events = list(loop.train(demo, TrainConfig(**TINY, epochs=2)))
+    assert events[-1].reason == "completed", events[-1].message
+    notes = [e.text for e in events if isinstance(e, Notice)]
+    assert any("metrics.jsonl" in n and NO_SPACE in n for n in notes)
