@@ -57,8 +57,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError(f"{p.name}: the file is empty (0 bytes).")
     try:
         if head[:4] in _TIFF_MAGIC:
-            return _read_tiff(p, max_pixels)
-        return _read_pillow(p, max_pixels)
+            return _finite(_read_tiff(p, max_pixels))
+        return _finite(_read_pillow(p, max_pixels))
     except ImageReadError:
         raise
     except MemoryError:
@@ -89,6 +89,24 @@ def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return (w, h) if turned else (h, w)
     except Exception:
         return None
+
+
+def _finite(loaded: LoadedImage) -> LoadedImage:
+    """Float images may hold NaN or infinite pixels (no-data areas): no model can take them,
+    and one NaN makes the whole normalisation NaN. They read as the lowest finite value."""
+    a = loaded.data
+    if a.dtype.kind != "f":
+        return loaded
+    bad = ~np.isfinite(a)
+    n = int(np.count_nonzero(bad))
+    if not n:
+        return loaded
+    finite = a[~bad]
+    low = float(finite.min()) if finite.size else 0.0
+    a = np.array(a)  # a writable copy of our own
+    a[bad] = low
+    note = f"{n:,} pixels without a value (NaN or infinite) read as {low:g}"
+    return LoadedImage(a, f"{loaded.note}; {note}" if loaded.note else note)
 
 
 def _short(exc: BaseException) -> str:

@@ -208,3 +208,31 @@ def test_read_image_size_from_the_header(tmp_path, orientation, size):
     assert read_image_size(p) == size == read_image(p).data.shape[:2]
     (tmp_path / "bad.png").write_bytes(b"nope")
     assert read_image_size(tmp_path / "bad.png") is None
+
+
+def test_float_image_with_nan_pixels_trains(tmp_path):
+    # A float TIFF with NaN pixels (no-data areas of microscopy and remote-sensing images)
+    # made the normalisation NaN and training stopped with "The loss became NaN ... Try a
+    # lower learning rate", which sends the user the wrong way; predictions were garbage.
+    import tifffile
+
+    from segstudio.io.images import read_image
+    from segstudio.training.config import TrainConfig
+    from segstudio.training.loop import train
+
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32) + 10
+    img[5:9, 5:9] = np.nan
+    img[0, 0] = np.inf
+    tifffile.imwrite(tmp_path / "a.tif", img)
+    loaded = read_image(tmp_path / "a.tif")
+    assert np.isfinite(loaded.data).all() and loaded.data[6, 6] == loaded.data[1:].min()
+    assert "17 pixels without a value" in loaded.note
+    project = Project.create(tmp_path / "p")
+    project.add_images([tmp_path / "a.tif"])
+    mask = np.full((64, 64), 255, np.uint8)
+    mask[:20], mask[40:] = 0, 1
+    project.save_mask(project.images[0], mask)
+    cfg = TrainConfig(model={"base_width": 4, "levels": 2}, patch=32, batch=2, epochs=1,
+                      iterations_per_epoch=2)
+    fin = list(train(project, cfg))[-1]
+    assert fin.reason == "completed", fin.message
