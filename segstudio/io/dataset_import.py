@@ -19,6 +19,7 @@ import numpy as np
 from segstudio.core.classes import ClassInfo, default_color
 from segstudio.core.project import PROJECT_FILE, Project, find_images
 from segstudio.errors import ProjectError
+from segstudio.io.images import read_image_size
 from segstudio.io.masks import read_mask
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -54,9 +55,11 @@ def import_dataset(source: str | os.PathLike, dest: str | os.PathLike,
         raise ProjectError(f"No images found under {src}.")
     masks: dict[Path, np.ndarray] = {}
     top = -1
-    for _, _, mpath in pairs:
+    for _, img, mpath in pairs:
         if mpath is not None:
-            m = read_mask(mpath)
+            # The image's size from its header (when readable): a mask of another size is
+            # refused now rather than imported into a project that cannot show it.
+            m = read_mask(mpath, shape=read_image_size(img))
             masks[mpath] = m
             vals = m[m != 255]
             if vals.size:
@@ -67,7 +70,10 @@ def import_dataset(source: str | os.PathLike, dest: str | os.PathLike,
     project = Project.create(dst, classes=[ClassInfo(n, default_color(i))
                                            for i, n in enumerate(names)], name=src.name)
     for split, img, mpath in pairs:
-        entry = project.add_images([img])[0]
+        added = project.add_images([img])
+        if not added:
+            continue  # the same file again (a link): the project lists it once
+        entry = added[0]
         project.set_split(entry.id, split)
         if mpath is not None:
             project.save_mask(project.entry(entry.id), masks[mpath])

@@ -236,3 +236,37 @@ def test_float_image_with_nan_pixels_trains(tmp_path):
                       iterations_per_epoch=2)
     fin = list(train(project, cfg))[-1]
     assert fin.reason == "completed", fin.message
+
+
+def _dataset(root, mask_shape=(24, 32)):
+    from PIL import Image
+
+    for d in ("train/images", "train/masks", "val/images", "val/masks"):
+        (root / d).mkdir(parents=True)
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(root / "train/images/a.png")
+    Image.fromarray(np.zeros(mask_shape, np.uint8)).save(root / "train/masks/a.png")
+    return root
+
+
+def test_import_refuses_a_mask_of_the_wrong_size(tmp_path, capsys):
+    # `segstudio import` copied a 10 x 12 mask of a 32 x 24 image into the new project, which
+    # the window then refused to show.
+    from segstudio.cli import main
+
+    ds = _dataset(tmp_path / "ds", mask_shape=(12, 10))
+    assert main(["import", str(ds), str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert err == "segstudio: a.png: mask is 10 x 12 but the image is 32 x 24.\n"
+    assert not (tmp_path / "p" / "segstudio.json").exists()
+
+
+def test_import_of_the_same_image_twice(tmp_path, capsys):
+    # A data set whose val/ holds a link to a train/ image: add_images skipped the duplicate,
+    # returned [], and import crashed with IndexError (a traceback).
+    from segstudio.cli import main
+
+    ds = _dataset(tmp_path / "ds")
+    os.symlink(ds / "train/images/a.png", ds / "val/images/a.png")
+    assert main(["import", str(ds), str(tmp_path / "p")]) == 0
+    project = Project.open(tmp_path / "p")
+    assert [e.split for e in project.images] == ["train"]
