@@ -278,6 +278,26 @@ def test_cli_export_mask(capsys, corpus, tmp_path, name):
     assert tree_digest(folder) == before
 
 
+@pytest.mark.parametrize("name", MASK_CASES)
+def test_cli_import_mask(capsys, corpus, tmp_path, name):
+    """`segstudio import` of a data set (images/ + masks/) holding the bad mask."""
+    case = corpus[1][name]
+    ds = tmp_path / "dataset"
+    (ds / "images").mkdir(parents=True)
+    (ds / "masks").mkdir()
+    shutil.copy(case.path / "img.png", ds / "images" / "img.png")
+    shutil.copy(case.path / "masks" / "img.png", ds / "masks" / "img.png")
+    before = tree_digest(ds)
+    rc, out, err = _cli(capsys, "import", ds, tmp_path / "new")
+    if name == "mask_values_beyond_classes":
+        assert rc == 0 and err == ""    # importing infers the classes from the values
+        assert "with 8 classes" in out
+    else:
+        _assert_cli_error(rc, err, case.expect)
+        assert not (tmp_path / "new" / "segstudio.json").exists()
+    assert tree_digest(ds) == before
+
+
 @pytest.mark.parametrize("name", PROJECT_CASES)
 def test_cli_project(capsys, corpus, tmp_path, name):
     case = corpus[1][name]
