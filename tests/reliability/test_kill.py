@@ -28,7 +28,7 @@ def _check(results) -> None:
 
 def test_kill_during_autosave(tmp_path):
     make_kill_project(tmp_path / "proj")
-    _check(run_kills(tmp_path / "proj", 20, seed=7, workdir=tmp_path))
+    _check(run_kills(tmp_path / "proj", 20, seed=7, max_delay_s=0.4, workdir=tmp_path))
 
 
 @pytest.mark.slow
