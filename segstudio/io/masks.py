@@ -59,6 +59,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None,
         raise
     except FileNotFoundError:
         raise MaskError(f"{p.name}: mask file not found.") from None
+    except Image.UnidentifiedImageError:  # its text names the full path: say it plainly
+        size = p.stat().st_size if p.exists() else 0
+        what = "the file is empty" if size == 0 else "not an image file"
+        raise MaskError(f"{p.name}: not a readable mask ({what}).") from None
     except Exception as exc:
         raise MaskError(f"{p.name}: not a readable mask ({str(exc)[:120] or type(exc).__name__}).") from None
     if a.dtype != np.uint8:

@@ -270,3 +270,19 @@ def test_import_of_the_same_image_twice(tmp_path, capsys):
     assert main(["import", str(ds), str(tmp_path / "p")]) == 0
     project = Project.open(tmp_path / "p")
     assert [e.split for e in project.images] == ["train"]
+
+
+def test_unreadable_mask_message_is_plain(tmp_path):
+    # An empty or non-image mask file was reported with Pillow's text, which repeats the
+    # file's full path: "cannot identify image file '/home/.../masks/img.png'".
+    from segstudio.errors import MaskError
+    from segstudio.io.masks import read_mask
+
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.png").write_text("hello")
+    with pytest.raises(MaskError) as e:
+        read_mask(tmp_path / "a.png")
+    assert str(e.value) == "a.png: not a readable mask (the file is empty)."
+    with pytest.raises(MaskError) as e:
+        read_mask(tmp_path / "b.png")
+    assert str(e.value) == "b.png: not a readable mask (not an image file)."
