@@ -11,6 +11,7 @@ command, so the process exit path is proven too.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import re
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The corpus is written once, when this module is collected (about 2 s), so that the cases
 # can parametrize the tests; each test that opens a case read-write works on a private copy.
 _ROOT = Path(tempfile.mkdtemp(prefix="segstudio-hostile-"))
+atexit.register(shutil.rmtree, _ROOT, True)   # also when the module is only collected
 _CASES = build_corpus(_ROOT)
 _BY_NAME = {c.name: c for c in _CASES}
 
@@ -42,7 +44,6 @@ def corpus():
     yield _ROOT, _BY_NAME
     # Whatever ran in this module: no crafted pickle was ever unpickled.
     assert list((_ROOT / "markers").iterdir()) == []
-    shutil.rmtree(_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
