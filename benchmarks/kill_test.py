@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,7 @@ def main() -> int:
                       "leftover_temp_files": temps, "seconds": round(wall, 1),
                       "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
                       "cores": os.cpu_count()}))
+    shutil.rmtree(work, ignore_errors=True)
     return 1 if failed and not args.unsafe_control else 0
 
 
