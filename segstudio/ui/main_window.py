@@ -796,6 +796,8 @@ class MainWindow(QMainWindow):
             self.training.wait(30000)
         self.predictions.cancel_all()
         self.predictions.wait(30000)
+        self.dashboard.stop_redrawing()
+        self._progress_timer.stop()
         self._finish_current()
         self.loader.cancel()
         self.image_list.list_model.loader.cancel_all()

@@ -183,6 +183,10 @@ class Dashboard(QWidget):
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
 
+    def stop_redrawing(self) -> None:
+        """The window is closing: no more timer ticks."""
+        self._timer.stop()
+
     # ------------------------------------------------------------------ feed
     def start_run(self, class_names: list[str], colors: list[str], architecture: str) -> None:
         self.history = RunHistory(class_names=list(class_names))
