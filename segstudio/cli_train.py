@@ -92,8 +92,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            RunStarted)
     from segstudio.training.loop import TrainControl, train
 
+    from segstudio.core.lock import command_lock
+
     project = Project.open(args.project)
     config = config_from_args(args)
+    with command_lock(project.root, "train", writes=False) as status:
+        if status.held_by_other:
+            print(f"note: {status.message}", flush=True)
     control = TrainControl()
     tty = sys.stderr.isatty()
     last_draw = 0.0

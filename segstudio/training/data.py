@@ -136,6 +136,9 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
             continue
         loaded.append((entry, img, mask))
     if not loaded:
+        if notes:  # the labels exist but could not be read: say which, not "paint some"
+            raise ConfigError("No usable labelled image. " + " ".join(notes[:3]) +
+                              (f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""))
         raise ConfigError("No labelled pixels yet: paint a few strokes of each class on at least "
                           "one image, then train.")
     channels = 1 if all(i.ndim == 2 or i.shape[2] == 1 for _, i, _ in loaded) else 3

@@ -228,6 +228,11 @@ class MainWindow(QMainWindow):
         self._release_lock()
         lock_status = ProjectLock(project.root, purpose="window").acquire()
         self._lock = lock_status.lock if lock_status.acquired else None
+        if not hasattr(self, "_lock_timer"):
+            # Touch the lock now and then, so a segstudio on another host sees we are alive.
+            self._lock_timer = QTimer(self, interval=3600 * 1000)
+            self._lock_timer.timeout.connect(lambda: self._lock and self._lock.refresh())
+            self._lock_timer.start()
         self.project = project
         self.current_image_id = None
         self._current_image = None
@@ -249,8 +254,9 @@ class MainWindow(QMainWindow):
                                           "folder here, or use File › Add Images.", "info")
         if lock_status.held_by_other:
             self.message_bar.show_message(
-                f"{lock_status.message} Edits made in both windows can overwrite each other: "
-                "close the other one before painting here.", "warning")
+                f"{lock_status.message} Close the other one before painting here.", "warning")
+        elif lock_status.state == "unavailable":
+            self.message_bar.show_message(lock_status.message, "info")
 
     def _release_lock(self) -> None:
         lock = getattr(self, "_lock", None)

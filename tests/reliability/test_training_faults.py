@@ -70,7 +70,9 @@ def test_every_labelled_image_gone_is_a_clear_error(demo):
     for e in demo.images:
         demo.image_path(e).unlink()
     fin = list(train(demo, TrainConfig(**TINY, epochs=1)))[-1]
-    assert fin.reason == "failed" and fin.message.startswith("No labelled pixels yet")
+    # The labels are there but their images are gone: the message names them.
+    assert fin.reason == "failed" and fin.message.startswith("No usable labelled image")
+    assert "cells_01.png: file not found" in fin.message
 
 
 def test_stop_while_a_checkpoint_is_written(demo, monkeypatch):

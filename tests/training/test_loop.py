@@ -177,3 +177,11 @@ def test_retrain_continues_from_a_model(demo, tmp_path):
     p.add_class("debris")
     failed = _run(p, epochs=1, init_from=best)
     assert failed[-1].reason == "failed" and "from scratch" in failed[-1].message
+
+
+def test_only_broken_masks_are_named(tmp_path):
+    p = generate_demo(tmp_path / "d", n_images=2, size=64, labelled=1)
+    p.mask_path(p.images[0]).write_bytes(b"garbage")
+    events = _run(p)
+    assert events[-1].reason == "failed"
+    assert "No usable labelled image" in events[-1].message and "cells_01" in events[-1].message

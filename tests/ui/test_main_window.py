@@ -210,7 +210,7 @@ def test_project_open_elsewhere_is_warned(qtbot, tmp_path):
         qtbot.addWidget(w)
         assert w.open_path(tmp_path / "demo")
         assert "already open in" in w.message_bar.text()
-        assert "overwrite each other" in w.message_bar.text()
+        assert "Close the other one" in w.message_bar.text()
         w.close()
         assert (tmp_path / "demo" / LOCK_FILE).exists()   # the other one's lock stays
     finally:
