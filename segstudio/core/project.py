@@ -24,7 +24,7 @@ PROJECT_FILE = "segstudio.json"
 SCHEMA_VERSION = 1
 SPLITS = ("auto", "train", "val", "test")
 _ID_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_SKIP_DIRS = {"masks", "runs", "exports", "__pycache__"}
+_SKIP_DIRS = {"masks", "runs", "exports", "predictions", "__pycache__"}
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,9 @@ def test_missing_project(tmp_path):
 
 def test_folder_of_images_becomes_project(tmp_path):
     corpus = make_corpus(tmp_path / "pics")
-    (tmp_path / "pics" / "masks").mkdir()
-    (tmp_path / "pics" / "masks" / "ignored.png").write_bytes(b"")
+    for own in ("masks", "predictions", "runs", "exports"):   # the project's own outputs
+        (tmp_path / "pics" / own).mkdir()
+        (tmp_path / "pics" / own / "ignored.png").write_bytes(b"")
     p = open_or_create(tmp_path / "pics")
     assert (tmp_path / "pics" / PROJECT_FILE).exists()
     assert len(p.images) == len(corpus)  # corrupt file listed too; masks/ skipped
