@@ -161,13 +161,18 @@ class MainWindow(QMainWindow):
                                                    "Shift+O")
         self.show_prediction_action.setCheckable(True)
         self.show_prediction_action.setChecked(True)
+        self.show_confidence_action = self._action(
+            "Show &Confidence Instead", self._show_prediction_layer, "Shift+C",
+            "Light up the pixels the model is unsure of (where to correct first)")
+        self.show_confidence_action.setCheckable(True)
         self.load_model_action = self._action("&Load Model…", self._ask_load_model, None,
                                               "Use a saved segstudio model for predictions")
         self.export_model_action = self._action("E&xport Model…", self._ask_export_model, None,
                                                 "safetensors, TorchScript, ONNX")
         for a in (self.predict_action, self.predict_all_action, None,
                   self.accept_unlabelled_action, self.accept_all_action, None,
-                  self.show_prediction_action, None, self.load_model_action,
+                  self.show_prediction_action, self.show_confidence_action, None,
+                  self.load_model_action,
                   self.export_model_action):
             m.addSeparator() if a is None else m.addAction(a)
         self._update_model_actions()
@@ -331,9 +336,7 @@ class MainWindow(QMainWindow):
         self.canvas.show_image(entry, doc.image, doc.mask)
         self.canvas.view.setFocus()  # number keys, B/E/F/P and [ ] act on the canvas at once
         self._current_image = doc.image
-        cached = self._predicted.get(doc.image_id)
-        if cached is not None and cached.labels.shape == doc.mask.shape:
-            self.canvas.set_prediction(doc.image_id, cached.labels)
+        self._show_prediction_layer()
         self._update_model_actions()
         h, w = doc.image.shape[:2]
         note = f" — {doc.note}" if doc.note else ""
@@ -483,8 +486,7 @@ class MainWindow(QMainWindow):
         while len(self._predicted) > 16:
             self._predicted.popitem(last=False)
         if image_id == self.current_image_id:
-            self.canvas.set_prediction(image_id, pred.labels)
-            self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())
+            self._show_prediction_layer()
             mean_conf = float(pred.confidence.mean()) / 255
             self.statusBar().showMessage(f"Prediction ready (mean confidence {mean_conf:.0%}).",
                                          5000)
@@ -632,6 +634,18 @@ class MainWindow(QMainWindow):
             self.import_masks_from(d.source.text(), d.format.currentData(), d.merge.isChecked())
 
     def _toggle_prediction(self) -> None:
+        self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())
+
+    def _show_prediction_layer(self) -> None:
+        """Put the current image's prediction (classes, or confidence) on the canvas."""
+        pred = self._predicted.get(self.current_image_id or "")
+        mask = self.canvas.current_mask()
+        if pred is None or mask is None or pred.labels.shape != mask.shape:
+            return
+        confidence = self.show_confidence_action.isChecked()
+        self.canvas.prediction_layer.set_confidence_mode(confidence)
+        self.canvas.set_prediction(self.current_image_id,
+                                   pred.confidence if confidence else pred.labels)
         self.canvas.set_prediction_visible(self.show_prediction_action.isChecked())
 
     def _ask_load_model(self) -> None:

@@ -150,3 +150,18 @@ def test_export_model_from_menu(qtbot, window, tmp_path):
     assert any(n.endswith(".onnx") for n in names)
     assert any(n.endswith(".safetensors") for n in names)
     assert not any(n.endswith(".pt") for n in names)
+
+
+def test_confidence_view(qtbot, window):
+    with qtbot.waitSignal(window.predictions.predicted, timeout=30000) as got:
+        window.predict_action.trigger()
+    pred = got.args[1]
+    layer = window.canvas.prediction_layer
+    assert layer.array is pred.labels
+    window.show_confidence_action.trigger()
+    assert layer.array is pred.confidence
+    table = layer.color_table()
+    alpha = [(c >> 24) & 0xFF for c in table]
+    assert alpha[255] == 0 and alpha[100] > alpha[200] > 0   # unsure pixels light up
+    window.show_confidence_action.trigger()
+    assert layer.array is pred.labels

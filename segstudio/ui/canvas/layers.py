@@ -174,11 +174,18 @@ class LabelLayer(Layer):
         self._classes: list[ClassInfo] = []
         self._opacity = float(opacity)
         self._table: list[int] = []
+        self._confidence = False
         self._rebuild()
 
     @property
     def array(self) -> Optional[np.ndarray]:
         return self._array
+
+    def set_confidence_mode(self, on: bool) -> None:
+        """Show the array as confidence (0..255) instead of classes: uncertain pixels glow
+        magenta, confident ones stay clear, which is where a user should look to correct."""
+        self._confidence = bool(on)
+        self._rebuild()
 
     def set_array(self, array: Optional[np.ndarray]) -> None:
         if array is not None and (array.dtype != np.uint8 or array.ndim != 2):
@@ -199,6 +206,11 @@ class LabelLayer(Layer):
 
     def _rebuild(self) -> None:
         alpha = int(round(self._opacity * 255))
+        if self._confidence:
+            # Confidence of the winning class is >= 1/K; 50 % and less is fully lit.
+            self._table = [QColor(230, 0, 200, int(alpha * min(1.0, max(0.0, (255 - v) / 128))))
+                           .rgba() for v in range(256)]
+            return
         table = [0] * 256
         for i, c in enumerate(self._classes[:255]):
             r, g, b = c.rgb
