@@ -50,41 +50,35 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(module: str, help_text: str, add: str, cmd: str):
+    """A subcommand whose module (and torch with it) is imported only when it runs."""
+    import importlib
+
+    def get(name: str):
+        return getattr(importlib.import_module(f"segstudio.{module}"), name)
+
+    return help_text, lambda p: get(add)(p), lambda a: get(cmd)(a)
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                              Callable[[argparse.Namespace], int]]] = {
     "demo": ("write the demo project into a folder",
              lambda p: p.add_argument("dir", help="destination folder"), _cmd_demo),
     "info": ("summarise a project",
              lambda p: p.add_argument("project", help="project folder"), _cmd_info),
-    "train": ("train a model on a project's labels (as the Train button does)",
-              lambda p: _lazy("add_train_arguments")(p), lambda a: _lazy("cmd_train")(a)),
-    "import": ("make a project from a folder of images and index masks",
-               lambda p: _lazy("add_import_arguments")(p), lambda a: _lazy("cmd_import")(a)),
-    "export": ("export a project's masks (index PNG, colour PNG, COCO JSON)",
-               lambda p: _lazy_export("add_export_arguments")(p),
-               lambda a: _lazy_export("cmd_export")(a)),
-    "export-model": ("export a model (safetensors, TorchScript, ONNX) with sample scripts",
-                     lambda p: _lazy_export("add_export_model_arguments")(p),
-                     lambda a: _lazy_export("cmd_export_model")(a)),
-    "predict": ("segment images with a model, writing index masks (and COCO)",
-                lambda p: _lazy_export("add_predict_arguments")(p),
-                lambda a: _lazy_export("cmd_predict")(a)),
-    "import-masks": ("import index masks, labelme or COCO annotations into a project",
-                     lambda p: _lazy_export("add_import_masks_arguments")(p),
-                     lambda a: _lazy_export("cmd_import_masks")(a)),
+    "train": _lazy("cli_train", "train a model on a project's labels (as the Train button "
+                   "does)", "add_train_arguments", "cmd_train"),
+    "import": _lazy("cli_train", "make a project from a folder of images and index masks",
+                    "add_import_arguments", "cmd_import"),
+    "export": _lazy("cli_export", "export a project's masks (index PNG, colour PNG, COCO JSON)",
+                    "add_export_arguments", "cmd_export"),
+    "export-model": _lazy("cli_export", "export a model (safetensors, TorchScript, ONNX) with "
+                          "sample scripts", "add_export_model_arguments", "cmd_export_model"),
+    "predict": _lazy("cli_export", "segment images with a model, writing index masks (and "
+                     "COCO)", "add_predict_arguments", "cmd_predict"),
+    "import-masks": _lazy("cli_export", "import index masks, labelme or COCO annotations into "
+                          "a project", "add_import_masks_arguments", "cmd_import_masks"),
 }
-
-
-def _lazy(name: str):
-    from segstudio import cli_train
-
-    return getattr(cli_train, name)
-
-
-def _lazy_export(name: str):
-    from segstudio import cli_export
-
-    return getattr(cli_export, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
