@@ -37,21 +37,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
 
 
-def _parse_alpha(text: str | None):
-    if text is None or text == "":
-        return None
-    if text == "auto":
-        return "auto"
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--alpha must be a number, 'auto' or numbers separated by commas, "
-                          f"not {text!r}.") from None
-    return vals[0] if len(vals) == 1 else vals
-
-
 def config_from_args(args: argparse.Namespace):
-    from segstudio.training.config import TrainConfig
+    from segstudio.training.config import TrainConfig, parse_focal_alpha
 
     try:
         model_opts = json.loads(args.model_options)
@@ -62,7 +49,7 @@ def config_from_args(args: argparse.Namespace):
     loss = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma
-    alpha = _parse_alpha(args.alpha)
+    alpha = parse_focal_alpha(args.alpha)
     if alpha is not None:
         loss["alpha"] = alpha
     base = TrainConfig()
@@ -79,15 +66,9 @@ def _bar(frac: float, width: int = 24) -> str:
     return "#" * n + "-" * (width - n)
 
 
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(s)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from segstudio.core.project import Project
+    from segstudio.training.config import format_duration
     from segstudio.training.events import (EpochReport, IterationReport, Notice, RunFinished,
                                            RunStarted)
     from segstudio.training.loop import TrainControl, train
@@ -118,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     last_draw = now
                     sys.stderr.write(f"\r[{_bar(ev.progress)}] {ev.progress:5.1%} epoch {ev.epoch} "
                                      f"loss {ev.loss:.4f} {ev.images_per_s:5.1f} img/s "
-                                     f"ETA {_fmt_time(ev.eta_s)}  ")
+                                     f"ETA {format_duration(ev.eta_s)}  ")
                     sys.stderr.flush()
             elif isinstance(ev, EpochReport):
                 if tty:
@@ -136,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     vl = f"{ev.val_loss:.4f}" if ev.val_loss is not None else "n/a"
                     print(f"epoch {ev.epoch:3d}  train loss {ev.train_loss:.4f}  val loss {vl}  "
                           f"mIoU {ev.miou:.4f}{' *' if ev.best else '  '} {ious}{extra}  "
-                          f"[{_fmt_time(ev.seconds)}]", flush=True)
+                          f"[{format_duration(ev.seconds)}]", flush=True)
             elif isinstance(ev, Notice):
                 print(f"note: {ev.text}", flush=True)
             elif isinstance(ev, RunFinished):
@@ -144,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     print(f"segstudio: {ev.message}", file=sys.stderr)
                     return 1
                 best = f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}" if ev.best_checkpoint else ""
-                print(f"{ev.message}{best} ({_fmt_time(ev.seconds)})", flush=True)
+                print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
     except KeyboardInterrupt:
         control.request_stop()
         print("\nsegstudio: interrupted; the last checkpoint is kept", file=sys.stderr)

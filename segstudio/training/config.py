@@ -61,3 +61,27 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"Unknown training option(s): {', '.join(unknown)}.")
         return cls(**dict(d))
+
+
+def parse_focal_alpha(text: str | None) -> float | str | list[float] | None:
+    """Focal alpha as a user types it: empty (no balancing), "auto", one number, or numbers
+    separated by commas (one per class)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text == "auto":
+        return "auto"
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"Focal alpha must be empty, 'auto', a number, or numbers separated by "
+                          f"commas (one per class), not {text!r}.") from None
+    return vals[0] if len(vals) == 1 else vals
+
+
+def format_duration(seconds: float | None) -> str:
+    """m:ss, or h:mm:ss from an hour on; "--:--" when unknown (progress bars, logs)."""
+    if seconds is None:
+        return "--:--"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

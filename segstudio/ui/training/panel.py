@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout, QWidget)
 
 from segstudio.core.project import Project
-from segstudio.training.config import TrainConfig
+from segstudio.training.config import TrainConfig, format_duration, parse_focal_alpha
 
 ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
 LOSSES = [("ce", "Cross-entropy"), ("weighted_ce", "Weighted cross-entropy"),
@@ -225,7 +225,7 @@ class TrainingPanel(QWidget):
             loss["gamma"] = self.gamma.value()
             a = self.alpha.text().strip()
             if a:
-                loss["alpha"] = a if a == "auto" else _parse_alpha(a)
+                loss["alpha"] = parse_focal_alpha(a)
         init = self._init_checkpoint if (self.continue_box.isChecked()
                                          and self.continue_box.isEnabled()) else None
         return TrainConfig(architecture=self.arch.currentData(), model=model, loss=loss,
@@ -258,7 +258,7 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------ progress
     def show_progress(self, fraction: float, eta_s: float | None, text: str) -> None:
         self.progress.setValue(int(fraction * 1000))
-        eta = "" if eta_s is None else f" · ETA {_fmt(eta_s)}"
+        eta = "" if eta_s is None else f" · ETA {format_duration(eta_s)}"
         self.progress.setFormat(f"{fraction:.0%}{eta}")
         self.status.setText(text)
 
@@ -277,17 +277,6 @@ class TrainingPanel(QWidget):
         self.pause_toggled.emit(paused)
 
 
-def _parse_alpha(text: str):
-    from segstudio.errors import ConfigError
-
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError("Focal α must be empty, 'auto', a number, or numbers separated by "
-                          "commas (one per class).") from None
-    return vals[0] if len(vals) == 1 else vals
-
-
 def _combo(items: list[tuple[str, str]], current: str) -> QComboBox:
     c = QComboBox()
     for key, label in items:
@@ -300,8 +289,3 @@ def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
     s = QSpinBox(minimum=lo, maximum=hi, value=value)
     s.setSingleStep(step)
     return s
-
-
-def _fmt(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
