@@ -5,6 +5,7 @@
     segstudio demo DIR        write the demo project into DIR
     segstudio info PROJECT    summarise a project (classes, images, labels)
     segstudio train PROJECT   train a model headless (options: segstudio train --help)
+    segstudio evaluate PROJECT CHECKPOINT   score a model on the project's test masks
     segstudio import DATASET PROJECT   a folder of images + index masks becomes a project
     segstudio export PROJECT --out DIR             masks as index PNG, colour PNG, COCO
     segstudio export-model CHECKPOINT --out DIR    safetensors, TorchScript, ONNX + scripts
@@ -68,6 +69,9 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
              lambda p: p.add_argument("project", help="project folder"), _cmd_info),
     "train": _lazy("cli_train", "train a model on a project's labels (as the Train button "
                    "does)", "add_train_arguments", "cmd_train"),
+    "evaluate": _lazy("cli_evaluate", "score a model on a project's test (or val) masks: "
+                      "per-class IoU, mIoU, pixel error", "add_evaluate_arguments",
+                      "cmd_evaluate"),
     "import": _lazy("cli_train", "make a project from a folder of images and index masks",
                     "add_import_arguments", "cmd_import"),
     "export": _lazy("cli_export", "export a project's masks (index PNG, colour PNG, COCO JSON)",

@@ -10,6 +10,9 @@ import time
 from segstudio.errors import ConfigError
 
 
+BUDGET_EPOCHS = 100_000  # "until the time budget is used up"
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     from segstudio.training.config import TrainConfig
 
@@ -22,7 +25,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="ce, weighted_ce, focal, dice, focal+dice or ce+dice")
     p.add_argument("--gamma", type=float, help="focal gamma (default 2)")
     p.add_argument("--alpha", help="focal alpha: a number, 'auto', or comma-separated per class")
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--epochs", type=int,
+                   help=f"default {d.epochs}; with --time-budget and no --epochs, the budget "
+                        "alone ends the run (the learning rate decays over the budget)")
     p.add_argument("--iterations", type=int, help="iterations per epoch (default: automatic)")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--patch", type=int, default=d.patch)
@@ -34,6 +39,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run")
     p.add_argument("--init", metavar="CHECKPOINT", help="start from these weights")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
 
 
@@ -54,11 +60,13 @@ def config_from_args(args: argparse.Namespace):
         loss["alpha"] = alpha
     base = TrainConfig()
     return TrainConfig(architecture=args.model, model={**base.model, **model_opts}, loss=loss,
-                       epochs=args.epochs, iterations_per_epoch=args.iterations,
+                       epochs=args.epochs or (BUDGET_EPOCHS if args.time_budget else base.epochs),
+                       iterations_per_epoch=args.iterations,
                        batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
                        time_budget_s=args.time_budget * 60 if args.time_budget else None,
                        patience=args.patience or None, resume_from=args.resume,
-                       init_from=args.init, seed=args.seed)
+                       init_from=args.init, seed=args.seed,
+                       cpu_threads=args.threads)
 
 
 def _bar(frac: float, width: int = 24) -> str:

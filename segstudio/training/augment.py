@@ -19,6 +19,7 @@ class AugmentConfig:
     brightness: float = 0.1    # +- shift, in units of the normalised std
     contrast: float = 0.15     # x (1 +- contrast)
     labelled_centre_prob: float = 0.9  # patch centred on a labelled pixel vs anywhere
+    elastic: float = 0.0       # std (pixels) of the U-Net paper's 3x3-grid displacements; 0 = off
 
 
 def crop_padded(a: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int | None) -> np.ndarray:
@@ -74,6 +75,8 @@ class PatchSampler:
             if img.ndim == 2:
                 img = img[:, :, None]
             msk = cv2.resize(msk, (P, P), interpolation=cv2.INTER_NEAREST)
+        if aug.elastic > 0:
+            img, msk = elastic_warp(img, msk, aug.elastic, rng)
         x = self.norm.apply(img)
         y = msk
         if aug.rotate90:
@@ -86,3 +89,25 @@ class PatchSampler:
             b = rng.uniform(-aug.brightness, aug.brightness)
             x = x * np.float32(c) + np.float32(b)
         return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y)
+
+
+def elastic_warp(img: np.ndarray, msk: np.ndarray, sigma: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The U-Net paper's elastic deformation: random displacements on a coarse 3 x 3 grid
+    (normal, std ``sigma`` pixels) interpolated bicubically to every pixel. Pixels pulled from
+    outside the patch are mirrored in the image and unlabelled (ignored) in the mask."""
+    import cv2
+
+    h, w = msk.shape
+    grid = rng.normal(0.0, sigma, (2, 3, 3)).astype(np.float32)
+    dx = cv2.resize(grid[0], (w, h), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(grid[1], (w, h), interpolation=cv2.INTER_CUBIC)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = xs + dx, ys + dy
+    squeeze = img.ndim == 3 and img.shape[2] == 1
+    out = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    if squeeze and out.ndim == 2:
+        out = out[:, :, None]
+    m = cv2.remap(msk, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                  borderValue=UNLABELLED)
+    return out, m

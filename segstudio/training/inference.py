@@ -53,14 +53,15 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
                   normalise: Callable[[np.ndarray], np.ndarray] | None = None, *,
                   tile: int = 512, overlap: int = 64, device: torch.device | str = "cpu",
                   depth: int | None = None, batch_size: int = 4, amp: bool = False,
-                  keep_probabilities: bool = False,
+                  keep_probabilities: bool = False, tta: bool = False,
                   progress: Callable[[float], bool | None] | None = None) -> Prediction:
     """Predict a whole image.
 
     image: H x W x C raw pixels with ``normalise`` (H x W x C -> C x H x W float32), or an
     already normalised C x H x W float32 array when ``normalise`` is None.
     progress(fraction) is called after each row of tiles; returning False cancels (raises
-    InterruptedError)."""
+    InterruptedError). tta averages the probabilities of the 8 flips and 90-degree rotations of
+    every tile (8x the time; the U-Net paper's ISBI figure averaged rotations too)."""
     device = torch.device(device)
     if normalise is None:
         C, H, W = image.shape
@@ -77,8 +78,18 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
     def run(batch: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).to(device)
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-            out = model(x, **kwargs)
-        return to_probabilities(out).cpu().numpy()
+            if not tta:
+                return to_probabilities(model(x, **kwargs)).cpu().numpy()
+            total = None
+            for k in range(4):
+                for flip in (False, True):
+                    t = torch.rot90(x, k, (2, 3))
+                    t = t.flip(3) if flip else t
+                    p = to_probabilities(model(t, **kwargs))
+                    p = p.flip(3) if flip else p
+                    p = torch.rot90(p, -k, (2, 3))
+                    total = p if total is None else total + p
+            return (total / 8).cpu().numpy()
 
     th, tw = min(tile, H), min(tile, W)
     ov_y = min(overlap, th // 2) if H > th else 0
@@ -122,9 +133,10 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
 def predict_probabilities(model: nn.Module, image: np.ndarray, *, tile: int = 512,
                           overlap: int = 64, device: torch.device | str = "cpu",
                           depth: int | None = None, batch_size: int = 4,
-                          amp: bool = False) -> np.ndarray:
+                          amp: bool = False, tta: bool = False) -> np.ndarray:
     """image: C x H x W float32 (normalised). Returns K x H x W float32 class probabilities."""
     pred = predict_tiled(model, image, None, tile=tile, overlap=overlap, device=device,
-                         depth=depth, batch_size=batch_size, amp=amp, keep_probabilities=True)
+                         depth=depth, batch_size=batch_size, amp=amp, keep_probabilities=True,
+                         tta=tta)
     assert pred.probabilities is not None
     return pred.probabilities

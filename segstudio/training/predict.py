@@ -50,7 +50,7 @@ class Predictor:
 
     def predict(self, image: np.ndarray, depth: int | None = None,
                 progress: Callable[[float], bool | None] | None = None,
-                keep_probabilities: bool = False) -> Prediction:
+                keep_probabilities: bool = False, tta: bool = False) -> Prediction:
         """image: a decoded image (H x W, H x W x 3/4, any dtype) -> labels and confidence."""
         if depth is not None and depth not in self.depths:
             depth = None
@@ -58,4 +58,4 @@ class Predictor:
         return predict_tiled(self.model, img, self.norm.apply, tile=self.tile,
                              overlap=self.overlap, device=self.device, depth=depth,
                              amp=self.device.type == "cuda", progress=progress,
-                             keep_probabilities=keep_probabilities)
+                             keep_probabilities=keep_probabilities, tta=tta)

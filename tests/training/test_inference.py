@@ -53,3 +53,24 @@ def test_progress_and_cancel(model):
     assert seen[-1] == 1.0 and seen == sorted(seen)
     with pytest.raises(InterruptedError):
         predict_tiled(model, img, tile=64, overlap=16, progress=lambda f: False)
+
+
+@torch.no_grad()
+def test_tta_is_the_mean_over_the_eight_flips_and_rotations(model):
+    """Oracle: the plain model on each transformed image, transformed back, averaged."""
+    from segstudio.training.inference import predict_probabilities
+
+    x = np.random.default_rng(1).normal(size=(1, 64, 64)).astype(np.float32)
+    got = predict_probabilities(model, x, tile=128, tta=True)
+    views = []
+    for k in range(4):
+        for flip in (False, True):
+            t = np.rot90(x, k, (1, 2))
+            t = t[:, :, ::-1] if flip else t
+            p = predict_probabilities(model, np.ascontiguousarray(t), tile=128)
+            p = p[:, :, ::-1] if flip else p
+            views.append(np.rot90(p, -k, (1, 2)))
+    want = np.mean(views, 0)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    plain = predict_probabilities(model, x, tile=128)
+    assert np.abs(plain - want).max() > 1e-3   # the views differ: the test can fail
