@@ -145,4 +145,11 @@ class UNetPlusPlus(SegmentationModel):
         heads = [crop_to(self.heads[f"head_{d}"](X[0, d]), size) for d in self.depths]
         if return_all:
             return DeepOutputs(heads)
+        return self.combine_heads(heads)
+
+    def combine_heads(self, heads: list[Tensor]) -> Tensor:
+        """The inference output from all heads (``return_all``), as ``forward`` gives it: one
+        pass can then score every depth and the default output (validation)."""
+        if self.mode == "fast":
+            return heads[self.depths.index(self.fast_depth)]
         return heads[0] if len(heads) == 1 else average_heads(heads)

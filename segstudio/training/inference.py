@@ -54,6 +54,7 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
                   tile: int = 512, overlap: int = 64, device: torch.device | str = "cpu",
                   depth: int | None = None, batch_size: int = 4, amp: bool = False,
                   keep_probabilities: bool = False, tta: bool = False,
+                  all_heads: bool = False,
                   progress: Callable[[float], bool | None] | None = None) -> Prediction:
     """Predict a whole image.
 
@@ -61,7 +62,10 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
     already normalised C x H x W float32 array when ``normalise`` is None.
     progress(fraction) is called after each row of tiles; returning False cancels (raises
     InterruptedError). tta averages the probabilities of the 8 flips and 90-degree rotations of
-    every tile (8x the time; the U-Net paper's ISBI figure averaged rotations too)."""
+    every tile (8x the time; the U-Net paper's ISBI figure averaged rotations too).
+    all_heads (models with ``combine_heads``, i.e. U-Net++): one pass gives every head's
+    probabilities, stacked head by head before the default output's, in ``probabilities``
+    ((heads + 1) * K channels); labels and confidence are the default output's."""
     device = torch.device(device)
     if normalise is None:
         C, H, W = image.shape
@@ -78,6 +82,10 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
     def run(batch: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).to(device)
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            if all_heads:
+                heads = model(x, return_all=True).heads
+                views = [*heads, model.combine_heads(heads)]
+                return torch.cat([to_probabilities(v) for v in views], 1).cpu().numpy()
             if not tta:
                 return to_probabilities(model(x, **kwargs)).cpu().numpy()
             total = None
@@ -96,6 +104,8 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
     ov_x = min(overlap, tw // 2) if W > tw else 0
     weight = _window(th, ov_y)[:, None] * _window(tw, ov_x)[None, :]
     ys, xs = _starts(H, th, th - ov_y), _starts(W, tw, tw - ov_x)
+    if all_heads:
+        keep_probabilities = True
     labels = np.empty((H, W), np.uint8)
     conf = np.empty((H, W), np.uint8)
     probs_out: np.ndarray | None = None
@@ -106,6 +116,8 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
             chunk = xs[j:j + batch_size]
             probs = run([cut(y0, x, th, tw) for x in chunk])
             if band is None:
+                n_classes = probs.shape[1] // (len(model.depths) + 1) if all_heads \
+                    else probs.shape[1]
                 band = np.zeros((probs.shape[1], th, W), np.float32)
                 if keep_probabilities:
                     probs_out = np.empty((probs.shape[1], H, W), np.float32)
@@ -116,8 +128,9 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
         next_y = ys[i + 1] if i + 1 < len(ys) else y0 + th
         n = next_y - y0                       # rows no later tile will touch
         final = band[:, :n] / wband[None, :n]
-        labels[y0:next_y] = final.argmax(0)
-        conf[y0:next_y] = np.clip(final.max(0) * 255 + 0.5, 0, 255).astype(np.uint8)
+        shown = final[-n_classes:] if all_heads else final
+        labels[y0:next_y] = shown.argmax(0)
+        conf[y0:next_y] = np.clip(shown.max(0) * 255 + 0.5, 0, 255).astype(np.uint8)
         if probs_out is not None:
             probs_out[:, y0:next_y] = final
         keep = th - n
@@ -140,3 +153,16 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, *, tile: int = 51
                          tta=tta)
     assert pred.probabilities is not None
     return pred.probabilities
+
+
+def predict_heads(model: nn.Module, image: np.ndarray, *, tile: int = 512, overlap: int = 64,
+                  device: torch.device | str = "cpu",
+                  amp: bool = False) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """U-Net++ in one tiled pass: (default output's K x H x W probabilities, {depth: K x H x W})
+    for a normalised C x H x W image. Equal to one predict_probabilities call per depth (each
+    head's nodes are the same sub-network), at the cost of one."""
+    pred = predict_tiled(model, image, None, tile=tile, overlap=overlap, device=device, amp=amp,
+                         all_heads=True)
+    assert pred.probabilities is not None
+    views = np.split(pred.probabilities, len(model.depths) + 1, axis=0)
+    return views[-1], dict(zip(model.depths, views[:-1]))

@@ -323,7 +323,7 @@ def _auto_iterations(train: list[Sample], patch: int, batch: int) -> int:
 @torch.no_grad()
 def _validate(model, data: TrainingData, loss_fn, device: torch.device, cfg: TrainConfig,
               epoch: int, train_loss: float, amp: bool) -> EpochReport:
-    from segstudio.training.inference import predict_probabilities
+    from segstudio.training.inference import predict_heads, predict_probabilities
     from segstudio.training.metrics import ConfusionMatrix
 
     model.eval()
@@ -334,7 +334,13 @@ def _validate(model, data: TrainingData, loss_fn, device: torch.device, cfg: Tra
     losses, weights = [], []
     for s in data.val:
         x = data.norm.apply(s.image)
-        probs = predict_probabilities(model, x, tile=cfg.val_tile, device=device, amp=amp)
+        if depth_cms:
+            # One pass for the default output and every depth (not one pass per depth).
+            probs, per_depth = predict_heads(model, x, tile=cfg.val_tile, device=device, amp=amp)
+            for d, dcm in depth_cms.items():
+                dcm.update(per_depth[d].argmax(0), s.mask)
+        else:
+            probs = predict_probabilities(model, x, tile=cfg.val_tile, device=device, amp=amp)
         pred = probs.argmax(0)
         cm.update(pred, s.mask)
         labelled = s.mask != 255
@@ -343,9 +349,6 @@ def _validate(model, data: TrainingData, loss_fn, device: torch.device, cfg: Tra
             p_true = np.take_along_axis(probs, np.where(labelled, s.mask, 0)[None].astype(np.int64), 0)[0]
             losses.append(float(-np.log(np.clip(p_true[labelled], 1e-7, 1)).mean()))
             weights.append(n)
-        for d, dcm in depth_cms.items():
-            pd = predict_probabilities(model, x, tile=cfg.val_tile, device=device, depth=d, amp=amp)
-            dcm.update(pd.argmax(0), s.mask)
     model.train()
     iou = cm.iou_per_class()
     val_loss = float(np.average(losses, weights=weights)) if losses else None

@@ -74,3 +74,21 @@ def test_tta_is_the_mean_over_the_eight_flips_and_rotations(model):
     np.testing.assert_allclose(got, want, atol=1e-5)
     plain = predict_probabilities(model, x, tile=128)
     assert np.abs(plain - want).max() > 1e-3   # the views differ: the test can fail
+
+
+@torch.no_grad()
+def test_predict_heads_equals_one_pass_per_depth():
+    """One tiled pass of U-Net++ gives each depth's output as the pruned sub-network does."""
+    from segstudio.training.inference import predict_heads, predict_probabilities
+
+    torch.manual_seed(0)
+    m = create_model("unetpp", in_channels=1, num_classes=3, base_width=4, levels=4).eval()
+    x = np.random.default_rng(2).normal(size=(1, 150, 120)).astype(np.float32)
+    default, per_depth = predict_heads(m, x, tile=96, overlap=16)
+    assert sorted(per_depth) == [1, 2, 3]
+    np.testing.assert_allclose(default, predict_probabilities(m, x, tile=96, overlap=16),
+                               atol=1e-5)
+    for d, p in per_depth.items():
+        np.testing.assert_allclose(p, predict_probabilities(m, x, tile=96, overlap=16, depth=d),
+                                   atol=1e-5)
+    assert np.abs(per_depth[1] - per_depth[3]).max() > 1e-3
