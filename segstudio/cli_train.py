@@ -21,16 +21,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d.architecture, help="unet, unetpp or unet3p")
     p.add_argument("--model-options", default="{}", metavar="JSON",
                    help='model options as JSON, e.g. \'{"base_width": 32, "levels": 5}\'')
-    p.add_argument("--loss", default="ce",
-                   help="ce, weighted_ce, focal, dice, focal+dice or ce+dice")
+    p.add_argument("--loss", default="auto",
+                   help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
+                        "focal+dice or ce+dice")
     p.add_argument("--gamma", type=float, help="focal gamma (default 2)")
     p.add_argument("--alpha", help="focal alpha: a number, 'auto', or comma-separated per class")
     p.add_argument("--epochs", type=int,
                    help=f"default {d.epochs}; with --time-budget and no --epochs, the budget "
                         "alone ends the run (the learning rate decays over the budget)")
     p.add_argument("--iterations", type=int, help="iterations per epoch (default: automatic)")
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--patch", type=int, default=d.patch)
+    p.add_argument("--batch", type=int, default=d.batch, help="default: chosen from the patch")
+    p.add_argument("--patch", type=int, default=d.patch,
+                   help="default: chosen from the image size")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--device", default=d.device, help="auto, cuda, mps or cpu")
     p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop after this long")

@@ -13,9 +13,9 @@ from segstudio.training.augment import AugmentConfig
 class TrainConfig:
     architecture: str = "unet"
     model: dict[str, Any] = field(default_factory=lambda: {"base_width": 16, "levels": 4})
-    loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})
-    patch: int = 192
-    batch: int = 8
+    loss: dict[str, Any] = field(default_factory=lambda: {"name": "auto"})  # auto: defaults.py
+    patch: int = 0                            # 0: chosen from the image size (defaults.py)
+    batch: int = 0                            # 0: chosen from the patch size
     epochs: int = 30
     iterations_per_epoch: int | None = None   # None: enough patches to cover the images once
     lr: float = 2e-3
@@ -40,8 +40,8 @@ class TrainConfig:
             if "scale" in aug:
                 aug["scale"] = tuple(aug["scale"])
             self.augment = AugmentConfig(**aug)
-        checks = [(self.patch >= 16, "patch must be at least 16 pixels"),
-                  (self.batch >= 1, "batch must be at least 1"),
+        checks = [(self.patch >= 16 or self.patch == 0, "patch must be at least 16 pixels"),
+                  (self.batch >= 1 or self.batch == 0, "batch must be at least 1"),
                   (self.epochs >= 1, "epochs must be at least 1"),
                   (self.lr > 0, "learning rate must be positive"),
                   (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")]

@@ -126,6 +126,13 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
     data = load_training_data(project, cfg.val_fraction, cfg.seed)
     K = len(project.classes)
     n_out = model_num_classes(K)
+    from segstudio.training.defaults import DataShape, resolve
+
+    shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
+                      tuple(s.mask.shape[1] for s in data.train), K)
+    cfg, chosen = resolve(cfg, shape)
+    if chosen:
+        data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")
     counts = count_labelled_pixels((s.mask for s in data.train), K)
     loss_fn = build_loss(cfg.loss, n_out, counts).to(device)
 

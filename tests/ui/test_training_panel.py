@@ -11,7 +11,22 @@ from segstudio.ui.training.panel import ARCHITECTURES, LOSSES, TrainingPanel, de
 
 def test_choices_match_registry_and_losses():
     assert [k for k, _ in ARCHITECTURES] == [m.name for m in available_models()]
-    assert sorted(k for k, _ in LOSSES) == sorted(LOSS_NAMES)
+    assert sorted(k for k, _ in LOSSES) == sorted(["auto", *LOSS_NAMES])
+
+
+def test_defaults_are_auto_and_resolve_per_data(qtbot):
+    """A fresh form trains with the measured automatic settings, and says what auto means."""
+    import numpy as np
+
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    cfg = p.config()
+    assert cfg.patch == 0 and cfg.batch == 0 and cfg.loss == {"name": "auto"}
+    assert p.patch.text() == "auto" and p.batch.text() == "auto"
+    text = describe_weights(np.array([300, 100]), "auto", 2, ["bg", "fg"])
+    assert text.startswith("Auto: cross-entropy")
+    text = describe_weights(np.array([50, 30, 20]), "auto", 3, ["a", "b", "c"])
+    assert text.startswith("Auto: weighted cross-entropy; class weights")
 
 
 def test_panel_module_does_not_import_torch():

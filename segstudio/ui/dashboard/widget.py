@@ -191,12 +191,17 @@ class Dashboard(QWidget):
     def start_run(self, class_names: list[str], colors: list[str], architecture: str) -> None:
         self.history = RunHistory(class_names=list(class_names))
         self.colors = list(colors)
-        for c in self.class_curves:
-            self.iou_plot.removeItem(c)
-        self.class_curves = [self.iou_plot.plot(pen=_class_pen(i, colors), name=n)
-                             for i, n in enumerate(class_names)]
+        key = (tuple(class_names), tuple(colors))
+        if key != getattr(self, "_curve_key", None):
+            # Rebuilding the legend and curves costs ~10 ms in the GUI thread, at the moment the
+            # worker starts loading data: done only when the classes changed since last run.
+            for c in self.class_curves:
+                self.iou_plot.removeItem(c)
+            self.class_curves = [self.iou_plot.plot(pen=_class_pen(i, colors), name=n)
+                                 for i, n in enumerate(class_names)]
+            self._curve_key = key
         for curve in (self.raw_curve, self.smooth_curve, self.train_epoch_curve, self.val_curve,
-                      self.miou_curve):
+                      self.miou_curve, *self.class_curves):
             curve.setData([], [])
         self.confusion.matrix = None
         self.prune.set_architecture(architecture)

@@ -16,7 +16,7 @@ from segstudio.core.project import Project
 from segstudio.training.config import TrainConfig, format_duration, parse_focal_alpha
 
 ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
-LOSSES = [("ce", "Cross-entropy"), ("weighted_ce", "Weighted cross-entropy"),
+LOSSES = [("auto", "Auto (measured best for the data)"), ("ce", "Cross-entropy"), ("weighted_ce", "Weighted cross-entropy"),
           ("focal", "Focal"), ("dice", "Dice"), ("focal+dice", "Focal + Dice"),
           ("ce+dice", "Cross-entropy + Dice")]
 DEVICES = [("auto", "Auto"), ("cuda", "CUDA"), ("mps", "Apple MPS"), ("cpu", "CPU")]
@@ -49,6 +49,12 @@ def describe_weights(counts, loss: str, n_classes: int, names: list[str], mode: 
 
     if counts is None or int(counts.sum()) == 0:
         return "No labelled pixels yet."
+    if loss == "auto":
+        from segstudio.training.defaults import BINARY_LOSS, MULTICLASS_LOSS
+
+        loss = BINARY_LOSS if n_classes == 2 else MULTICLASS_LOSS
+        text = describe_weights(counts, loss, n_classes, names, mode)
+        return f"Auto: {dict(LOSSES)[loss].lower()}; {text}"
     try:
         if loss == "weighted_ce":
             if n_classes == 2:
@@ -87,8 +93,12 @@ class TrainingPanel(QWidget):
         self.weights_label = QLabel("")
         self.weights_label.setWordWrap(True)
         self.weights_label.setStyleSheet("color: palette(mid);")
-        self.patch = _spin(32, 2048, d.patch, step=32)
-        self.batch = _spin(1, 256, d.batch)
+        self.patch = _spin(0, 2048, d.patch, step=32)
+        self.patch.setSpecialValueText("auto")
+        self.patch.setToolTip("Training crop size; auto: from the image size (up to 256)")
+        self.batch = _spin(0, 256, d.batch)
+        self.batch.setSpecialValueText("auto")
+        self.batch.setToolTip("Patches per step; auto: from the patch size")
         self.epochs = _spin(1, 10000, d.epochs)
         self.budget = _spin(0, 100000, 0)
         self.budget.setSuffix(" min")

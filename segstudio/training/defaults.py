@@ -1,0 +1,68 @@
+"""The Train button's automatic settings: patch size, batch and loss chosen from the data, by
+rules measured on real data sets (docs/quality.md, benchmarks/quality.py).
+
+A TrainConfig field left at "auto" (patch 0, batch 0, loss "auto") is resolved here when the
+run starts, from what the loaded training data holds; the resolved values are what the run
+folder's config.json records, and the run's first notice says what was chosen and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from segstudio.training.config import TrainConfig
+
+AUTO = "auto"
+# Pixels per batch the automatic batch size aims at: 8 patches of 192^2 (the old fixed
+# default), which keeps a CPU step near a second and fits any GPU.
+BATCH_PIXELS = 8 * 192 * 192
+PATCH_MIN, PATCH_MAX = 64, 256
+# Measured winners (docs/quality.md "Losses"): plain cross-entropy has the lowest ISBI pixel
+# error; class-weighted cross-entropy the best CamVid mIoU (it lifts the rare classes).
+BINARY_LOSS = "ce"
+MULTICLASS_LOSS = "weighted_ce"
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the automatic settings look at."""
+    heights: tuple[int, ...]
+    widths: tuple[int, ...]
+    num_classes: int            # project classes (2 = a binary model)
+
+
+def auto_patch(shape: DataShape) -> int:
+    """The typical (median) image's short side rounded to a multiple of 32, within 64..256:
+    about whole small images (a few mirrored rows at most), 256 crops of large ones."""
+    side = float(min(np.median(shape.heights), np.median(shape.widths)))
+    return int(min(PATCH_MAX, max(PATCH_MIN, round(side / 32) * 32)))
+
+
+def auto_batch(patch: int) -> int:
+    return int(max(2, min(32, round(BATCH_PIXELS / (patch * patch)))))
+
+
+def auto_loss(shape: DataShape) -> str:
+    return BINARY_LOSS if shape.num_classes == 2 else MULTICLASS_LOSS
+
+
+def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]:
+    """cfg with its "auto" fields filled in, and one line per choice for the user."""
+    notes: list[str] = []
+    patch, batch, loss = cfg.patch, cfg.batch, dict(cfg.loss)
+    if patch == 0:
+        patch = auto_patch(shape)
+        notes.append(f"patch {patch} (images are about {int(np.median(shape.heights))} x "
+                     f"{int(np.median(shape.widths))})")
+    if batch == 0:
+        batch = auto_batch(patch)
+        notes.append(f"batch {batch}")
+    if loss.get("name") == AUTO:
+        loss["name"] = auto_loss(shape)
+        notes.append(f"loss {loss['name']} "
+                     f"({'binary' if shape.num_classes == 2 else 'multi-class'})")
+    if not notes:
+        return cfg, []
+    return replace(cfg, patch=patch, batch=batch, loss=loss), notes

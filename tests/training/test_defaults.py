@@ -1,0 +1,48 @@
+"""Automatic training settings: resolved from the data when a run starts."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from segstudio.resources.demo_project import generate_demo
+from segstudio.training.config import TrainConfig
+from segstudio.training.defaults import DataShape, auto_batch, auto_patch, resolve
+from segstudio.training.events import RunFinished, RunStarted
+from segstudio.training.loop import train
+
+
+@pytest.mark.parametrize("h,w,patch", [(512, 512, 256), (180, 240, 192), (360, 480, 256),
+                                       (96, 96, 96), (40, 3000, 64), (8192, 8192, 256)])
+def test_patch_fits_the_typical_image(h, w, patch):
+    assert auto_patch(DataShape((h,), (w,), 3)) == patch
+
+
+def test_batch_keeps_pixels_per_step():
+    assert auto_batch(192) == 8 and auto_batch(256) == 4
+    assert auto_batch(64) == 32 and auto_batch(2048) == 2
+
+
+def test_resolve_fills_only_auto_fields():
+    shape = DataShape((512,) * 3, (512,) * 3, 2)
+    cfg, notes = resolve(TrainConfig(), shape)
+    assert (cfg.patch, cfg.loss["name"]) == (256, "ce") and cfg.batch == auto_batch(256)
+    assert len(notes) == 3
+    multi = resolve(TrainConfig(), DataShape((100,), (100,), 5))[0]
+    assert multi.loss["name"] == "weighted_ce" and multi.patch == 96
+    assert resolve(TrainConfig(), DataShape((180,), (240,), 11))[0].batch == 8
+    fixed = TrainConfig(patch=64, batch=2, loss={"name": "focal", "gamma": 1.0})
+    assert resolve(fixed, shape) == (fixed, [])
+
+
+def test_run_records_the_resolved_settings(tmp_path):
+    demo = generate_demo(tmp_path / "d", n_images=3, size=96, labelled=3)
+    cfg = TrainConfig(model={"base_width": 4, "levels": 2}, epochs=1, iterations_per_epoch=1)
+    events = list(train(demo, cfg))
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "completed"
+    start = events[0]
+    assert isinstance(start, RunStarted)
+    assert any(n.startswith("Automatic settings: patch 96") for n in start.notes)
+    saved = json.loads((Path(start.run_dir) / "config.json").read_text())["train_config"]
+    assert saved["patch"] == 96 and saved["batch"] == auto_batch(96)
+    assert saved["loss"]["name"] == "weighted_ce"        # the demo has 3 classes
