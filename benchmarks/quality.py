@@ -73,6 +73,7 @@ FULL = [
     Experiment("camvid-ce", "camvid-half", CMP, model="unet", loss="ce"),
     Experiment("camvid-weighted-ce", "camvid-half", CMP, model="unet", loss="weighted_ce"),
     Experiment("camvid-focal", "camvid-half", CMP, model="unet", loss="focal"),
+    Experiment("camvid-ce-dice", "camvid-half", CMP, model="unet", loss="ce+dice"),
     Experiment("camvid-unet", "camvid-half", CMP),
     Experiment("camvid-unet-sparse", "camvid-half", CMP, labels="sparse"),
     Experiment("camvid-unetpp", "camvid-half", CMP, model="unetpp"),
@@ -84,17 +85,21 @@ QUICK = [
 ]
 
 
-def run(cmd: list[str], log: Path | None = None) -> str:
-    """Run a segstudio command; its output goes to ``log`` and is returned."""
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    out = proc.stdout + proc.stderr
-    if log is not None:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write("$ " + " ".join(cmd) + "\n" + out)
+def run(cmd: list[str], log: Path) -> str:
+    """Run a segstudio command, its output streaming into ``log`` (to follow a long run);
+    returns that output."""
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        start = fh.tell()
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True)
+    with open(log, encoding="utf-8") as fh:
+        fh.seek(start)
+        out = fh.read()
     if proc.returncode != 0:
-        raise SystemExit(f"quality.py: {' '.join(cmd[:3])} failed ({proc.returncode}): "
+        raise SystemExit(f"quality.py: {' '.join(cmd[2:4])} failed ({proc.returncode}): "
                          f"{out.strip().splitlines()[-1] if out.strip() else ''}")
-    return proc.stdout
+    return out
 
 
 def segstudio(*args: str) -> list[str]:

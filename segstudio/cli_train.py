@@ -21,6 +21,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d.architecture, help="unet, unetpp or unet3p")
     p.add_argument("--model-options", default="{}", metavar="JSON",
                    help='model options as JSON, e.g. \'{"base_width": 32, "levels": 5}\'')
+    p.add_argument("--augment", default="{}", metavar="JSON",
+                   help='augmentation options as JSON, e.g. \'{"elastic": 10, "scale": [0.7, 1.4]}\'')
     p.add_argument("--loss", default="auto",
                    help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
                         "focal+dice or ce+dice")
@@ -54,6 +56,18 @@ def config_from_args(args: argparse.Namespace):
         raise ConfigError(f"--model-options is not valid JSON: {exc.msg}.") from None
     if not isinstance(model_opts, dict):
         raise ConfigError("--model-options must be a JSON object.")
+    try:
+        augment = json.loads(args.augment)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--augment is not valid JSON: {exc.msg}.") from None
+    from dataclasses import asdict, fields
+
+    from segstudio.training.augment import AugmentConfig
+
+    known = {f.name for f in fields(AugmentConfig)}
+    if not isinstance(augment, dict) or set(augment) - known:
+        raise ConfigError("--augment must be a JSON object with keys among: "
+                          + ", ".join(sorted(known)) + ".")
     loss = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma
@@ -68,7 +82,8 @@ def config_from_args(args: argparse.Namespace):
                        time_budget_s=args.time_budget * 60 if args.time_budget else None,
                        patience=args.patience or None, resume_from=args.resume,
                        init_from=args.init, seed=args.seed,
-                       cpu_threads=args.threads)
+                       cpu_threads=args.threads,
+                       augment={**asdict(AugmentConfig()), **augment})
 
 
 def _bar(frac: float, width: int = 24) -> str:
