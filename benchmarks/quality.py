@@ -69,11 +69,17 @@ FULL = [
     Experiment("isbi-unet", "isbi", 15),
     Experiment("isbi-unet-sparse", "isbi", 15, labels="sparse"),
     Experiment("isbi-unetpp", "isbi", 15, model="unetpp"),
+    Experiment("isbi-unet-elastic", "isbi", 15, extra=("--augment", '{"elastic": 10}')),
+    Experiment("isbi-unet-w32", "isbi", 15, extra=("--model-options", '{"base_width": 32}')),
     Experiment("camvid-unet-60", "camvid-half", 60),
     Experiment("camvid-ce", "camvid-half", CMP, model="unet", loss="ce"),
     Experiment("camvid-weighted-ce", "camvid-half", CMP, model="unet", loss="weighted_ce"),
     Experiment("camvid-focal", "camvid-half", CMP, model="unet", loss="focal"),
     Experiment("camvid-ce-dice", "camvid-half", CMP, model="unet", loss="ce+dice"),
+    Experiment("camvid-ce-norot", "camvid-half", CMP, model="unet", loss="ce",
+               extra=("--augment", '{"rotate90": false}')),
+    Experiment("camvid-ce-norot-balanced", "camvid-half", CMP, model="unet", loss="ce",
+               extra=("--augment", '{"rotate90": false, "class_balance": 0.5}')),
     Experiment("camvid-unet", "camvid-half", CMP),
     Experiment("camvid-unet-sparse", "camvid-half", CMP, labels="sparse"),
     Experiment("camvid-unetpp", "camvid-half", CMP, model="unetpp"),
@@ -185,6 +191,12 @@ def run_experiment(exp: Experiment, work: Path, threads: int | None,
     ck = run_dir / f"{exp.checkpoint}.safetensors"
     ev = json.loads(run(segstudio("evaluate", str(project), str(ck), "--split", exp.score_split,
                                   "--json"), log).strip().splitlines()[-1])
+    tta = None
+    if exp.dataset == "isbi":
+        # The U-Net paper's ISBI figure averaged rotated inputs: score that way too.
+        tta = json.loads(run(segstudio("evaluate", str(project), str(ck), "--split",
+                                       exp.score_split, "--tta", "--json"), log)
+                         .strip().splitlines()[-1])
     return {"experiment": exp.name, "dataset": exp.dataset, "labels": exp.labels,
             "model": config["architecture"], "model_options": config["model"],
             "loss": config["loss"]["name"], "patch": config["patch"], "batch": config["batch"],
@@ -193,6 +205,7 @@ def run_experiment(exp: Experiment, work: Path, threads: int | None,
             "split": exp.score_split, "checkpoint": exp.checkpoint,
             "best_val_miou": max((e["miou"] for e in epochs), default=None),
             "miou": ev["miou"], "pixel_error": ev["pixel_error"], "iou": ev["iou"],
+            "tta": None if tta is None else {k: tta[k] for k in ("miou", "pixel_error", "iou")},
             "device": f"{platform.machine()} CPU, {os.cpu_count()} cores, "
                       f"{threads or 'all'} thread(s)",
             "date": time.strftime("%Y-%m-%d"), "command": " ".join(["segstudio", *cmd])}
@@ -204,9 +217,10 @@ def table(results: list[dict]) -> str:
     for r in results:
         ious = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a"
                          for k, v in r["iou"].items())
+        tta = f" ({r['tta']['pixel_error']:.4f} with TTA)" if r.get("tta") else ""
         rows.append(f"| {r['experiment']} | {r['labels']} | {r['model']} | {r['loss']} | "
                     f"{r['budget_min']:g} min | {r['epochs']} | {r['split']} | {r['miou']:.4f} | "
-                    f"{r['pixel_error']:.4f} | {ious} |")
+                    f"{r['pixel_error']:.4f}{tta} | {ious} |")
     return "\n".join(rows)
 
 
@@ -220,6 +234,8 @@ def summary(results: dict[str, dict]) -> dict:
         out["isbi_test_pixel_error"] = round(isbi["pixel_error"], 4)
         out["isbi_membrane_iou"] = round(isbi["iou"]["membrane"], 4)
         out["isbi_test_miou"] = round(isbi["miou"], 4)
+        if isbi.get("tta"):
+            out["isbi_test_pixel_error_tta"] = round(isbi["tta"]["pixel_error"], 4)
     camvid = pick("camvid-unet-60", "camvid-unet", "quick-camvid-unet")
     if camvid:
         out["camvid_val_miou"] = round(camvid["miou"], 4)
@@ -251,7 +267,8 @@ def main() -> int:
     if args.list:
         for e in exps:
             print(f"{e.name:22s} {e.dataset:12s} {e.minutes:5g} min  labels {e.labels}"
-                  f"  model {e.model or 'default'}  loss {e.loss or 'default'}")
+                  f"  model {e.model or 'default'}  loss {e.loss or 'default'} "
+                  + " ".join(e.extra))
         return 0
     if args.only:
         wanted = args.only.split(",")

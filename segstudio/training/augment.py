@@ -20,6 +20,7 @@ class AugmentConfig:
     contrast: float = 0.15     # x (1 +- contrast)
     labelled_centre_prob: float = 0.9  # patch centred on a labelled pixel vs anywhere
     elastic: float = 0.0       # std (pixels) of the U-Net paper's 3x3-grid displacements; 0 = off
+    class_balance: float = 0.0  # share of patches centred on a uniformly drawn class
 
 
 def crop_padded(a: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int | None) -> np.ndarray:
@@ -45,6 +46,13 @@ class PatchSampler:
         weights = np.array([max(s.labelled_pixels, 1) for s in samples], np.float64)
         # Images with more labels are drawn more often, but sparsely labelled ones still appear.
         self.p = np.sqrt(weights) / np.sqrt(weights).sum()
+        # Class-balanced draws (nnU-Net's foreground oversampling, for every class): how many
+        # patch centres of each class each image holds.
+        self.centre_classes = [s.mask[s.centres[:, 0], s.centres[:, 1]] if len(s.centres)
+                               else np.zeros(0, np.uint8) for s in samples]
+        self.class_counts = np.stack([np.bincount(c, minlength=256)[:255]
+                                      for c in self.centre_classes]).astype(np.float64)
+        self.classes = np.flatnonzero(self.class_counts.sum(0))
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """n x C x P x P float32 images and n x P x P int64 targets (255 = ignore)."""
@@ -55,13 +63,24 @@ class PatchSampler:
         import cv2
 
         rng, aug, P = self.rng, self.aug, self.patch
-        s = self.samples[rng.choice(len(self.samples), p=self.p)]
+        centre = None
+        if aug.class_balance and len(self.classes) and rng.random() < aug.class_balance:
+            k = self.classes[rng.integers(len(self.classes))]
+            col = self.class_counts[:, k]
+            i = int(rng.choice(len(self.samples), p=col / col.sum()))
+            s = self.samples[i]
+            of_k = np.flatnonzero(self.centre_classes[i] == k)
+            centre = s.centres[of_k[rng.integers(len(of_k))]]
+        else:
+            s = self.samples[rng.choice(len(self.samples), p=self.p)]
         H, W = s.mask.shape
         scale = float(np.exp(rng.uniform(np.log(aug.scale[0]), np.log(aug.scale[1])))) \
             if aug.scale[0] != aug.scale[1] else 1.0
         win = max(2, int(round(P * scale)))
-        if len(s.centres) and rng.random() < aug.labelled_centre_prob:
-            cy, cx = s.centres[rng.integers(len(s.centres))]
+        if centre is None and len(s.centres) and rng.random() < aug.labelled_centre_prob:
+            centre = s.centres[rng.integers(len(s.centres))]
+        if centre is not None:
+            cy, cx = centre
             # Jitter so the labelled pixel is not always in the middle.
             cy += int(rng.integers(-win // 3, win // 3 + 1))
             cx += int(rng.integers(-win // 3, win // 3 + 1))

@@ -124,3 +124,25 @@ def test_cli_evaluate_matches_sklearn(tmp_path, capsys):
     # No test image: one clear line, non-zero exit.
     assert main(["evaluate", str(p.root), str(ck), "--split", "nonesuch"]) == 2
     assert capsys.readouterr().err.startswith("segstudio: No labelled image")
+
+
+def test_class_balanced_sampling_draws_rare_classes_as_often_as_common_ones():
+    from segstudio.training.augment import AugmentConfig, PatchSampler
+    from segstudio.training.data import Normalisation, Sample, _centres
+
+    rng = np.random.default_rng(0)
+    masks = [np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.uint8)]
+    masks[1][30:33, 30:33] = 1                      # 9 pixels of a rare class in one image
+    samples = [Sample(str(i), np.zeros((64, 64, 1), np.uint8), m, _centres(m, rng))
+               for i, m in enumerate(masks)]
+    norm = Normalisation((0.0,), (1.0,))
+
+    def rare_share(balance):
+        aug = AugmentConfig(flips=False, rotate90=False, scale=(1, 1), brightness=0, contrast=0,
+                            class_balance=balance)
+        sampler = PatchSampler(samples, norm, 8, aug, seed=1)
+        # A patch of 8 around a jittered centre holds the rare class iff it was drawn near it.
+        return np.mean([(sampler.one()[1] == 1).any() for _ in range(400)])
+
+    assert rare_share(0.0) < 0.1
+    assert 0.4 < rare_share(1.0) <= 0.75
