@@ -26,6 +26,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", default="auto",
                    help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
                         "focal+dice or ce+dice")
+    p.add_argument("--class-weights", choices=["inverse", "median", "sqrt"],
+                   help="weighted_ce with several classes: inverse (default) or median "
+                        "frequency weights (the same up to a constant), or sqrt (milder)")
     p.add_argument("--gamma", type=float, help="focal gamma (default 2)")
     p.add_argument("--alpha", help="focal alpha: a number, 'auto', or comma-separated per class")
     p.add_argument("--epochs", type=int,
@@ -71,6 +74,8 @@ def config_from_args(args: argparse.Namespace):
     loss = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma
+    if args.class_weights:
+        loss["class_weight_mode"] = args.class_weights
     alpha = parse_focal_alpha(args.alpha)
     if alpha is not None:
         loss["alpha"] = alpha

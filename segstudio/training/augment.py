@@ -14,13 +14,13 @@ from segstudio.training.data import Normalisation, Sample
 @dataclass(frozen=True)
 class AugmentConfig:
     flips: bool = True
-    rotate90: bool = True
+    rotate90: bool | str = "auto"  # auto: on for grey images, off for colour (defaults.py)
     scale: tuple[float, float] = (0.8, 1.25)   # (1, 1) = off
     brightness: float = 0.1    # +- shift, in units of the normalised std
     contrast: float = 0.15     # x (1 +- contrast)
     labelled_centre_prob: float = 0.9  # patch centred on a labelled pixel vs anywhere
     elastic: float = 0.0       # std (pixels) of the U-Net paper's 3x3-grid displacements; 0 = off
-    class_balance: float = 0.0  # share of patches centred on a uniformly drawn class
+    class_balance: float = 0.5  # share of patches centred on a uniformly drawn class
 
 
 def crop_padded(a: np.ndarray, y0: int, x0: int, h: int, w: int, fill: int | None) -> np.ndarray:
@@ -98,7 +98,7 @@ class PatchSampler:
             img, msk = elastic_warp(img, msk, aug.elastic, rng)
         x = self.norm.apply(img)
         y = msk
-        if aug.rotate90:
+        if aug.rotate90 is True:
             k = int(rng.integers(4))
             x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
         if aug.flips and rng.random() < 0.5:

@@ -14,7 +14,7 @@ import numpy as np
 from segstudio.errors import ConfigError, MaskError
 
 IGNORE = 255
-WEIGHT_MODES = ("inverse", "median")
+WEIGHT_MODES = ("inverse", "median", "sqrt")
 
 
 def mask_value_count(num_classes: int) -> int:
@@ -58,6 +58,8 @@ def class_weights(counts: np.ndarray, mode: str = "inverse") -> np.ndarray:
     inverse: w_k = N / (K' * n_k), so a perfectly balanced set gets weights 1.
     median:  w_k = median_j(f_j) / f_k with f_k = n_k / N (median-frequency balancing,
              Eigen & Fergus 2015, with frequencies over all labelled pixels).
+    sqrt:    w_k = sqrt(median_j(f_j) / f_k), a milder balancing (rare classes up, common
+             classes not pushed down as hard).
     K' and the median run over classes that occur; a class with no labelled pixel gets weight
     0 (it is never a target, so its weight would only matter for Dice-style losses).
     """
@@ -72,8 +74,10 @@ def class_weights(counts: np.ndarray, mode: str = "inverse") -> np.ndarray:
     weights = np.zeros_like(freq)
     if mode == "inverse":
         weights[present] = 1.0 / (present.sum() * freq[present])
-    else:
+    elif mode == "median":
         weights[present] = np.median(freq[present]) / freq[present]
+    else:
+        weights[present] = np.sqrt(np.median(freq[present]) / freq[present])
     return weights
 
 

@@ -129,7 +129,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
     from segstudio.training.defaults import DataShape, resolve
 
     shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
-                      tuple(s.mask.shape[1] for s in data.train), K)
+                      tuple(s.mask.shape[1] for s in data.train), K, data.channels)
     cfg, chosen = resolve(cfg, shape)
     if chosen:
         data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")

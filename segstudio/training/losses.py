@@ -38,7 +38,8 @@ class LossConfig:
         negative term gets 1 - alpha), "auto" (= n_neg / (n_neg + n_pos) from the training
         set) or None (no balancing: both terms weight 1). Multi-class: one weight per class,
         "auto" (proportional to 1 / n_k, summing to 1) or None.
-    class_weight_mode: "inverse" or "median" frequency weights for multi-class weighted_ce.
+    class_weight_mode: "inverse", "median" or "sqrt" (milder) frequency weights for
+        multi-class weighted_ce.
     pos_weight / class_weights: explicit weights for weighted_ce instead of counted ones.
     dice_weight: weight of the Dice term in "focal+dice" / "ce+dice" (pixel term weighs 1).
     smooth: Dice smoothing constant.

@@ -50,3 +50,10 @@ def test_inverse_and_median_frequency_weights():
 def test_auto_alpha_sums_to_one_and_matches_binary_formula():
     a = auto_alpha(np.array([900, 100]))
     assert a.tolist() == pytest.approx([0.1, 0.9])
+
+
+def test_sqrt_weights_are_the_root_of_median_frequency_weights():
+    counts = np.array([700, 200, 90, 10])
+    med = class_weights(counts, "median")
+    np.testing.assert_allclose(class_weights(counts, "sqrt"), np.sqrt(med))
+    np.testing.assert_allclose(class_weights(np.array([5, 0, 20]), "sqrt")[1], 0.0)

@@ -27,11 +27,14 @@ def test_resolve_fills_only_auto_fields():
     shape = DataShape((512,) * 3, (512,) * 3, 2)
     cfg, notes = resolve(TrainConfig(), shape)
     assert (cfg.patch, cfg.loss["name"]) == (256, "ce") and cfg.batch == auto_batch(256)
-    assert len(notes) == 3
+    assert len(notes) == 4 and cfg.augment.rotate90 is True          # grey: rotations on
+    colour = resolve(TrainConfig(), DataShape((512,), (512,), 2, channels=3))[0]
+    assert colour.augment.rotate90 is False
     multi = resolve(TrainConfig(), DataShape((100,), (100,), 5))[0]
     assert multi.loss["name"] == "weighted_ce" and multi.patch == 96
     assert resolve(TrainConfig(), DataShape((180,), (240,), 11))[0].batch == 8
-    fixed = TrainConfig(patch=64, batch=2, loss={"name": "focal", "gamma": 1.0})
+    fixed = TrainConfig(patch=64, batch=2, loss={"name": "focal", "gamma": 1.0},
+                        augment={"rotate90": True})
     assert resolve(fixed, shape) == (fixed, [])
 
 
