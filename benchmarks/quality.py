@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,7 @@ class Experiment:
 # The comparisons (architecture, loss, sparse labels) share an equal, shorter budget; the
 # goal runs (ISBI 15 min, CamVid 60 min) use the defaults alone.
 CMP = 8
+OLD_AUG = ("--augment", '{"rotate90": true, "class_balance": 0}')
 FULL = [
     Experiment("isbi-unet", "isbi", 15),
     Experiment("isbi-unet-sparse", "isbi", 15, labels="sparse"),
@@ -72,19 +74,24 @@ FULL = [
     Experiment("isbi-unet-elastic", "isbi", 15, extra=("--augment", '{"elastic": 10}')),
     Experiment("isbi-unet-w32", "isbi", 15, extra=("--model-options", '{"base_width": 32}')),
     Experiment("camvid-unet-60", "camvid-half", 60),
-    Experiment("camvid-ce", "camvid-half", CMP, model="unet", loss="ce"),
-    Experiment("camvid-weighted-ce", "camvid-half", CMP, model="unet", loss="weighted_ce"),
-    Experiment("camvid-focal", "camvid-half", CMP, model="unet", loss="focal"),
-    Experiment("camvid-ce-dice", "camvid-half", CMP, model="unet", loss="ce+dice"),
+    # The loss comparison ran before rotations and class balancing became automatic: it pins
+    # the settings of then (rotate90 on, no class-balanced sampling).
+    Experiment("camvid-ce", "camvid-half", CMP, model="unet", loss="ce", extra=OLD_AUG),
+    Experiment("camvid-weighted-ce", "camvid-half", CMP, model="unet", loss="weighted_ce",
+               extra=OLD_AUG),
+    Experiment("camvid-focal", "camvid-half", CMP, model="unet", loss="focal", extra=OLD_AUG),
+    Experiment("camvid-ce-dice", "camvid-half", CMP, model="unet", loss="ce+dice",
+               extra=OLD_AUG),
     Experiment("camvid-ce-norot", "camvid-half", CMP, model="unet", loss="ce",
-               extra=("--augment", '{"rotate90": false}')),
+               extra=("--augment", '{"rotate90": false, "class_balance": 0}')),
     Experiment("camvid-ce-norot-balanced", "camvid-half", CMP, model="unet", loss="ce",
                extra=("--augment", '{"rotate90": false, "class_balance": 0.5}')),
     Experiment("camvid-ce-norot-b4", "camvid-half", CMP, model="unet", loss="ce",
-               extra=("--augment", '{"rotate90": false}', "--batch", "4", "--lr", "0.003")),
+               extra=("--augment", '{"rotate90": false, "class_balance": 0}', "--batch", "4",
+                      "--lr", "0.003")),
     Experiment("camvid-ce-norot-b4-intensity", "camvid-half", CMP, model="unet", loss="ce",
-               extra=("--augment", '{"rotate90": false, "brightness": 0.4, "contrast": 0.3}',
-                      "--batch", "4", "--lr", "0.003")),
+               extra=("--augment", '{"rotate90": false, "class_balance": 0, "brightness": 0.4, '
+                      '"contrast": 0.3}', "--batch", "4", "--lr", "0.003")),
     Experiment("camvid-wce-auto-aug", "camvid-half", CMP, model="unet", loss="weighted_ce"),
     Experiment("camvid-wce-sqrt-auto-aug", "camvid-half", CMP, model="unet", loss="weighted_ce",
                extra=("--class-weights", "sqrt")),
@@ -216,17 +223,32 @@ def run_experiment(exp: Experiment, work: Path, threads: int | None,
             "tta": None if tta is None else {k: tta[k] for k in ("miou", "pixel_error", "iou")},
             "device": f"{platform.machine()} CPU, {os.cpu_count()} cores, "
                       f"{threads or 'all'} thread(s)",
-            "date": time.strftime("%Y-%m-%d"), "command": " ".join(["segstudio", *cmd])}
+            "date": time.strftime("%Y-%m-%d"), "command": shlex.join(["segstudio", *cmd])}
+
+
+def options(r: dict) -> str:
+    """The training options of a row beyond the defaults (the run's command, shortened)."""
+    args = shlex.split(r["command"])[3:]
+    keep, skip = [], {"--time-budget", "--threads"}
+    i = 0
+    while i < len(args):
+        if args[i] in skip:
+            i += 2
+            continue
+        if args[i] not in ("--json",):
+            keep.append(shlex.quote(args[i]))
+        i += 1
+    return " ".join(keep) or "(defaults)"
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| experiment | labels | model | loss | budget | epochs | split | mIoU | pixel error "
-            "| per-class IoU |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| experiment | labels | options | budget | epochs | split | mIoU | pixel error "
+            "| per-class IoU |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ious = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a"
                          for k, v in r["iou"].items())
         tta = f" ({r['tta']['pixel_error']:.4f} with TTA)" if r.get("tta") else ""
-        rows.append(f"| {r['experiment']} | {r['labels']} | {r['model']} | {r['loss']} | "
+        rows.append(f"| {r['experiment']} | {r['labels']} | `{options(r)}` | "
                     f"{r['budget_min']:g} min | {r['epochs']} | {r['split']} | {r['miou']:.4f} | "
                     f"{r['pixel_error']:.4f}{tta} | {ious} |")
     return "\n".join(rows)
@@ -268,6 +290,8 @@ def main() -> int:
                                                      "/tmp/segstudio-quality"))
     ap.add_argument("--threads", type=int, help="CPU threads per training run")
     ap.add_argument("--reuse", action="store_true", help="use saved results where present")
+    ap.add_argument("--report", action="store_true",
+                    help="train nothing: print the table and JSON of the saved results")
     ap.add_argument("--budget-scale", type=float, default=1.0,
                     help="multiply every time budget (tests use a tiny one)")
     args = ap.parse_args()
@@ -293,8 +317,10 @@ def main() -> int:
     results: dict[str, dict] = {}
     for exp in exps:
         path = work / "results" / f"{exp.name}.json"
-        if args.reuse and path.exists():
+        if (args.reuse or args.report) and path.exists():
             results[exp.name] = json.loads(path.read_text())
+            continue
+        if args.report:
             continue
         print(f"-- {exp.name}: {exp.dataset}, {exp.minutes * args.budget_scale:g} min ...",
               flush=True)
