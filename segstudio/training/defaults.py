@@ -19,10 +19,12 @@ AUTO = "auto"
 # default), which keeps a CPU step near a second and fits any GPU.
 BATCH_PIXELS = 8 * 192 * 192
 PATCH_MIN, PATCH_MAX = 64, 256
-# Measured winners (docs/quality.md "Losses"): plain cross-entropy has the lowest ISBI pixel
-# error; class-weighted cross-entropy the best CamVid mIoU (it lifts the rare classes).
+# Measured winners (docs/quality.md): plain cross-entropy has the lowest ISBI pixel error;
+# cross-entropy with square-root frequency weights the best CamVid mIoU (it lifts the rare
+# classes; full inverse-frequency weights made the common "Building" collapse).
 BINARY_LOSS = "ce"
 MULTICLASS_LOSS = "weighted_ce"
+MULTICLASS_WEIGHTS = "sqrt"
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,11 @@ def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]
         notes.append(f"batch {batch}")
     if loss.get("name") == AUTO:
         loss["name"] = auto_loss(shape)
-        notes.append(f"loss {loss['name']} "
-                     f"({'binary' if shape.num_classes == 2 else 'multi-class'})")
+        if shape.num_classes > 2 and loss["name"] == "weighted_ce":
+            loss.setdefault("class_weight_mode", MULTICLASS_WEIGHTS)
+        notes.append(f"loss {loss['name']}"
+                     + (f" ({loss['class_weight_mode']} class weights)"
+                        if "class_weight_mode" in loss else " (two classes)"))
     aug = cfg.augment
     if aug.rotate90 == AUTO:
         # Colour photographs have an up and a down (sky above road): rotating them cost CamVid

@@ -31,7 +31,8 @@ def test_resolve_fills_only_auto_fields():
     colour = resolve(TrainConfig(), DataShape((512,), (512,), 2, channels=3))[0]
     assert colour.augment.rotate90 is False
     multi = resolve(TrainConfig(), DataShape((100,), (100,), 5))[0]
-    assert multi.loss["name"] == "weighted_ce" and multi.patch == 96
+    assert multi.loss == {"name": "weighted_ce", "class_weight_mode": "sqrt"}
+    assert multi.patch == 96
     assert resolve(TrainConfig(), DataShape((180,), (240,), 11))[0].batch == 8
     fixed = TrainConfig(patch=64, batch=2, loss={"name": "focal", "gamma": 1.0},
                         augment={"rotate90": True})

@@ -50,10 +50,11 @@ def describe_weights(counts, loss: str, n_classes: int, names: list[str], mode: 
     if counts is None or int(counts.sum()) == 0:
         return "No labelled pixels yet."
     if loss == "auto":
-        from segstudio.training.defaults import BINARY_LOSS, MULTICLASS_LOSS
+        from segstudio.training.defaults import BINARY_LOSS, MULTICLASS_LOSS, MULTICLASS_WEIGHTS
 
         loss = BINARY_LOSS if n_classes == 2 else MULTICLASS_LOSS
-        text = describe_weights(counts, loss, n_classes, names, mode)
+        text = describe_weights(counts, loss, n_classes, names,
+                                MULTICLASS_WEIGHTS if n_classes > 2 else mode)
         return f"Auto: {dict(LOSSES)[loss].lower()}; {text}"
     try:
         if loss == "weighted_ce":
