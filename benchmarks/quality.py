@@ -95,7 +95,6 @@ FULL = [
     Experiment("camvid-wce-auto-aug", "camvid-half", CMP, model="unet", loss="weighted_ce"),
     Experiment("camvid-wce-sqrt-auto-aug", "camvid-half", CMP, model="unet", loss="weighted_ce",
                extra=("--class-weights", "sqrt")),
-    Experiment("camvid-unet", "camvid-half", CMP),
     Experiment("camvid-unet-sparse", "camvid-half", CMP, labels="sparse"),
     Experiment("camvid-unetpp", "camvid-half", CMP, model="unetpp"),
 ]
@@ -266,12 +265,13 @@ def summary(results: dict[str, dict]) -> dict:
         out["isbi_test_miou"] = round(isbi["miou"], 4)
         if isbi.get("tta"):
             out["isbi_test_pixel_error_tta"] = round(isbi["tta"]["pixel_error"], 4)
-    camvid = pick("camvid-unet-60", "camvid-unet", "quick-camvid-unet")
+    camvid = pick("camvid-unet-60", "quick-camvid-unet")
     if camvid:
         out["camvid_val_miou"] = round(camvid["miou"], 4)
         out["camvid_budget_min"] = camvid["budget_min"]
     for ds in ("isbi", "camvid"):
-        full = pick(f"{ds}-unet", f"quick-{ds}-unet")
+        # camvid-wce-sqrt-auto-aug ran the defaults (they are what "auto" resolves to).
+        full = pick(f"{ds}-unet", f"{ds}-wce-sqrt-auto-aug", f"quick-{ds}-unet")
         sparse = pick(f"{ds}-unet-sparse", f"quick-{ds}-unet-sparse")
         if full and sparse:
             out[f"sparse_over_full_{ds}"] = round(sparse["miou"] / full["miou"], 4)
