@@ -63,14 +63,8 @@ def config_from_args(args: argparse.Namespace):
         augment = json.loads(args.augment)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--augment is not valid JSON: {exc.msg}.") from None
-    from dataclasses import asdict, fields
-
-    from segstudio.training.augment import AugmentConfig
-
-    known = {f.name for f in fields(AugmentConfig)}
-    if not isinstance(augment, dict) or set(augment) - known:
-        raise ConfigError("--augment must be a JSON object with keys among: "
-                          + ", ".join(sorted(known)) + ".")
+    if not isinstance(augment, dict):
+        raise ConfigError("--augment must be a JSON object.")
     loss = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma
@@ -87,8 +81,7 @@ def config_from_args(args: argparse.Namespace):
                        time_budget_s=args.time_budget * 60 if args.time_budget else None,
                        patience=args.patience or None, resume_from=args.resume,
                        init_from=args.init, seed=args.seed,
-                       cpu_threads=args.threads,
-                       augment={**asdict(AugmentConfig()), **augment})
+                       cpu_threads=args.threads, augment=augment)
 
 
 def _bar(frac: float, width: int = 24) -> str:

@@ -37,6 +37,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):
             aug = dict(self.augment)
+            known = {f.name for f in fields(AugmentConfig)}
+            if set(aug) - known:
+                raise ConfigError("Unknown augmentation option(s): "
+                                  + ", ".join(sorted(set(aug) - known))
+                                  + "; known: " + ", ".join(sorted(known)) + ".")
             if "scale" in aug:
                 aug["scale"] = tuple(aug["scale"])
             self.augment = AugmentConfig(**aug)

@@ -50,3 +50,16 @@ def test_run_records_the_resolved_settings(tmp_path):
     saved = json.loads((Path(start.run_dir) / "config.json").read_text())["train_config"]
     assert saved["patch"] == 96 and saved["batch"] == auto_batch(96)
     assert saved["loss"]["name"] == "weighted_ce"        # the demo has 3 classes
+
+
+def test_unknown_augmentation_option_is_a_clear_error(tmp_path, capsys):
+    from segstudio.cli import main
+    from segstudio.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Unknown augmentation option.*bogus"):
+        TrainConfig(augment={"bogus": 1})
+    demo = generate_demo(tmp_path / "d", n_images=2, size=64, labelled=2)
+    assert main(["train", str(demo.root), "--augment", '{"bogus": 1}']) == 2
+    assert "Unknown augmentation option(s): bogus" in capsys.readouterr().err
+    assert main(["train", str(demo.root), "--augment", "[1]"]) == 2
+    assert TrainConfig(augment={"elastic": 4}).augment.elastic == 4   # the rest stay default

@@ -148,6 +148,7 @@ class Dashboard(QWidget):
         self.miou_curve = self.iou_plot.plot(pen=pg.mkPen("k", width=2.5), symbol="o",
                                              symbolSize=5, name="mIoU")
         self.class_curves: list[pg.PlotDataItem] = []
+        self._curve_key: tuple | None = None      # (class names, colours) of class_curves
         self.confusion = ConfusionView()
         self.percent_box = QCheckBox("Row %")
         self.percent_box.setChecked(True)
@@ -192,7 +193,7 @@ class Dashboard(QWidget):
         self.history = RunHistory(class_names=list(class_names))
         self.colors = list(colors)
         key = (tuple(class_names), tuple(colors))
-        if key != getattr(self, "_curve_key", None):
+        if key != self._curve_key:
             # Rebuilding the legend and curves costs ~10 ms in the GUI thread, at the moment the
             # worker starts loading data: done only when the classes changed since last run.
             for c in self.class_curves:
