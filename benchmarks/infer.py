@@ -138,7 +138,7 @@ def main() -> None:
                        check=True)
     peak = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"{f'peak memory growth, {peak_size}^2 (MB)':38s} {peak['peak_mb']:12.1f}")
-    print(f"{f'  (the uint8 image itself, MB)':38s} {peak['image_mb']:12.1f}")
+    print(f"{'  (the uint8 image itself, MB)':38s} {peak['image_mb']:12.1f}")
     agree_size = 2048 if args.quick else 4096
     mx, mean, labels = agreement(model, agree_size, device)
     print(f"{f'tiled vs untiled {agree_size}^2: max |dp|':38s} {mx:12.4f}")

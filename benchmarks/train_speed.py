@@ -15,8 +15,9 @@ trainer   images/s of the real ``train()`` generator (patches cut from a project
           generator is suspended between its yields, so one trainer iteration alternates with
           one bare step and machine load hits both alike. Warm-up iterations and validation
           are excluded from the headline.
-prefetch  PROTOTYPE of a fix, monkeypatched here (segstudio is not changed): patch sampling in a
-          background thread; how long the loop then waits for a batch.
+prefetch  the pipelined loop GPUs get (``TrainConfig.pipelined``: batches cut ahead in a thread,
+          losses read in groups) against the plain one, forced on the CPU: how long the loop
+          waits for a batch, and trainer/bare of each.
 dashboard images/s of training from the real MainWindow (offscreen Qt, dashboard live, via
           ``MainWindow.start_training`` -> TrainingController -> QThread) over images/s of the
           headless generator, same config and thread count, taking turns every 2 iterations;
@@ -44,7 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -135,24 +136,27 @@ def make_project(root: Path, quick: bool):
                          labelled=4)
 
 
-def train_config(s: Setup, iterations: int, threads: int | None, device: str):
+def train_config(s: Setup, iterations: int, threads: int | None, device: str,
+                 pipelined: bool | None = None):
     from segstudio.training.config import TrainConfig
 
     return TrainConfig(architecture=s.arch, model=dict(s.model), loss={"name": "ce"},
                        patch=s.patch, batch=s.batch, epochs=1, iterations_per_epoch=iterations,
-                       device=device, cpu_threads=threads, patience=None, seed=0)
+                       device=device, cpu_threads=threads, patience=None, seed=0,
+                       pipelined=pipelined)
 
 
 # --------------------------------------------------------------------------- trainer vs bare
 
 class SamplerClock:
-    """Times ``batch()`` of the sampler class the loop uses, i.e. the time the training loop's
-    thread spends getting a batch (wrapped at class level, for measurement only)."""
+    """Times ``batch()`` of what the loop takes its batches from (the PatchSampler, or the
+    BatchPrefetcher of a pipelined run), i.e. the time the training loop's thread spends
+    getting a batch (wrapped at class level, for measurement only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipelined: bool = False) -> None:
         from segstudio.training import loop
 
-        self.cls = loop.PatchSampler
+        self.cls = loop.BatchPrefetcher if pipelined else loop.PatchSampler
         self.orig = self.cls.__dict__["batch"]
         self.seconds = 0.0
         self.calls = 0
@@ -219,81 +223,20 @@ class BareLoop:
         self.scaler.update()
 
 
-def prefetching_sampler_class():
-    """PROTOTYPE of a fix (not part of segstudio): a PatchSampler that cuts the next batches in
-    a background thread, so the training loop only takes a finished batch from a queue.
-    Same random stream, same batches, in the same order as PatchSampler (one producer)."""
-    import queue
-    import threading
-
-    from segstudio.training.augment import PatchSampler
-
-    cut = PatchSampler.batch  # the real work, called from the producer thread
-
-    class PrefetchingSampler(PatchSampler):
-        depth = 2  # batches cut ahead
-
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self._n = None
-            self._thread = None
-            self._stop = threading.Event()
-            self._q: queue.Queue = queue.Queue(self.depth)
-            LIVE.append(self)
-
-        def _produce(self, n: int, q: queue.Queue, stop: threading.Event) -> None:
-            while not stop.is_set():
-                item = cut(self, n)
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
-                        pass
-
-        def batch(self, n: int):
-            if n != self._n:  # first call, or the loop halved the batch after an OOM
-                self.close()
-                self._n, self._stop, self._q = n, threading.Event(), queue.Queue(self.depth)
-                self._thread = threading.Thread(target=self._produce, daemon=True,
-                                                args=(n, self._q, self._stop))
-                self._thread.start()
-            return self._q.get()
-
-        def close(self) -> None:
-            self._stop.set()
-            if self._thread is not None:
-                self._thread.join()
-                self._thread = None
-
-    LIVE: list = []
-    PrefetchingSampler.live = LIVE
-    return PrefetchingSampler
-
-
 def trainer_vs_bare(project, s: Setup, device: torch.device, threads: int,
-                    sampler_cls=None) -> dict:
-    from segstudio.training import loop
+                    pipelined: bool | None = None) -> dict:
     from segstudio.training.events import IterationReport, RunStarted
     from segstudio.training.loop import TrainControl, train
 
-    original_sampler = loop.PatchSampler
-    if sampler_cls is not None:
-        loop.PatchSampler = sampler_cls  # the prototype, for this run only
-    try:
-        return _trainer_vs_bare(project, s, device, threads, IterationReport, RunStarted,
-                                TrainControl, train)
-    finally:
-        loop.PatchSampler = original_sampler
-        for sampler in getattr(sampler_cls, "live", []):
-            sampler.close()
+    return _trainer_vs_bare(project, s, device, threads, IterationReport, RunStarted,
+                            TrainControl, train, pipelined)
 
 
 def _trainer_vs_bare(project, s, device, threads, IterationReport, RunStarted, TrainControl,
-                     train) -> dict:
+                     train, pipelined: bool | None = None) -> dict:
     iters = s.warmup + s.rounds * s.per_round + 1
-    cfg = train_config(s, iters, threads, device.type)
-    clock = SamplerClock()
+    cfg = train_config(s, iters, threads, device.type, pipelined)
+    clock = SamplerClock(bool(pipelined if pipelined is not None else device.type != "cpu"))
     control = TrainControl()
     gen = train(project, cfg, control)
     t = time.perf_counter()
@@ -670,7 +613,7 @@ def dashboard_vs_headless(project, s: Setup, device: torch.device, quick: bool) 
         idle.append(win.idle(3 if quick else 10))
     finally:
         win.close()
-    log(f"  window idle (no training), longest heartbeat gap: "
+    log("  window idle (no training), longest heartbeat gap: "
         + ", ".join(f"{v:.0f}" for v in idle) + " ms")
     out = {"setup": s.name, "rows": rows, "whole_run": whole, "idle_max_stall_ms": max(idle)}
     if len(pairs) > 1:
@@ -852,25 +795,24 @@ def main() -> None:
             result["trainer_over_bare"] = min(r["trainer_over_bare"] for r in res)
 
         if "prefetch" in parts:
-            log("\n== PROTOTYPE: patch sampling in a background thread (monkeypatched here, "
-                "not in segstudio) ==")
+            log("\n== pipelined loop (batches cut ahead in a thread, losses read in groups; "
+                "what GPUs get) against the plain loop, forced on this device ==")
             base = setups(args.quick)[0]
             s = Setup(base.name, base.arch, base.model, base.patch, base.batch, 2, 1,
                       6 if args.quick else 10)
-            proto = prefetching_sampler_class()
-            runs: dict[str, list] = {"PatchSampler (as shipped)": [], "PrefetchingSampler": []}
+            runs: dict[str, list] = {"plain": [], "pipelined": []}
             for _ in range(2):  # A B A B
-                runs["PatchSampler (as shipped)"].append(trainer_vs_bare(project, s, device, 1))
-                runs["PrefetchingSampler"].append(trainer_vs_bare(project, s, device, 1, proto))
+                runs["plain"].append(trainer_vs_bare(project, s, device, 1, False))
+                runs["pipelined"].append(trainer_vs_bare(project, s, device, 1, True))
             log(f"setup {s.name}, 1 torch thread (the other core is free for the producer)")
-            log(f"{'sampler':28s} {'loop waits for a batch, ms':>26s} {'trainer/bare':>12s}")
+            log(f"{'loop':28s} {'loop waits for a batch, ms':>26s} {'trainer/bare':>12s}")
             pf = {}
             for label, rs in runs.items():
                 wait = sum(r["sampler_ms_per_batch"] for r in rs) / len(rs)
                 ratio = sum(r["trainer_over_bare"] for r in rs) / len(rs)
                 pf[label] = {"wait_ms_per_batch": wait, "trainer_over_bare": ratio}
                 log(f"{label:28s} {wait:26.2f} {ratio:12.3f}")
-            result["prefetch_prototype"] = {"setup": s.name, "threads": 1, "rows": pf}
+            result["pipelined"] = {"setup": s.name, "threads": 1, "rows": pf}
 
         if "dashboard" in parts:
             log("\n== window with live dashboard vs headless (same config, alternating runs) ==")

@@ -50,21 +50,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
 
 
+def _json_object(text: str, option: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not valid JSON: {exc.msg}.") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object.")
+    return value
+
+
 def config_from_args(args: argparse.Namespace):
     from segstudio.training.config import TrainConfig, parse_focal_alpha
 
-    try:
-        model_opts = json.loads(args.model_options)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--model-options is not valid JSON: {exc.msg}.") from None
-    if not isinstance(model_opts, dict):
-        raise ConfigError("--model-options must be a JSON object.")
-    try:
-        augment = json.loads(args.augment)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--augment is not valid JSON: {exc.msg}.") from None
-    if not isinstance(augment, dict):
-        raise ConfigError("--augment must be a JSON object.")
+    model_opts = _json_object(args.model_options, "--model-options")
+    augment = _json_object(args.augment, "--augment")
     loss = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma

@@ -33,6 +33,9 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     resume_from: str | None = None            # checkpoint of a stopped run: continue that run
     init_from: str | None = None              # checkpoint whose weights start a new run
+    # Batches cut ahead in a thread and losses read from the device ~10 times a second instead
+    # of after every step (each read waits for the GPU). None: on for GPUs, off on the CPU.
+    pipelined: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):

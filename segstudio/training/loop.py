@@ -15,6 +15,8 @@ import json
 import math
 import threading
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -31,6 +33,7 @@ from segstudio.training.devices import (cpu_threads_for_training, describe, free
                                         is_out_of_memory, resolve_device)
 from segstudio.training.events import (CheckpointSaved, EpochReport, IterationReport, Notice,
                                        RunFinished, RunStarted)
+from segstudio.training.prefetch import BatchPrefetcher
 
 Event = RunStarted | IterationReport | EpochReport | CheckpointSaved | Notice | RunFinished
 
@@ -103,7 +106,8 @@ def train(project: Project, config: TrainConfig, control: TrainControl | None = 
     control = control or TrainControl()
     t0 = time.perf_counter()
     try:
-        yield from _train(project, config, control, gui, fault_hook, t0)
+        with ExitStack() as cleanup:  # ends the batch producer however the run ends
+            yield from _train(project, config, control, gui, fault_hook, t0, cleanup)
     except SegStudioError as exc:
         yield RunFinished("failed", str(exc), None, None, 0, time.perf_counter() - t0)
     except Exception as exc:  # a bug or a hardware fault: end the run, say what happened
@@ -112,7 +116,8 @@ def train(project: Project, config: TrainConfig, control: TrainControl | None = 
 
 
 def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
-           fault_hook: Callable[[int], None] | None, t0: float) -> Iterator[Event]:
+           fault_hook: Callable[[int], None] | None, t0: float,
+           cleanup: ExitStack) -> Iterator[Event]:
     from segstudio.models import create_model
     from segstudio.training.checkpoints import (load_checkpoint, load_optimizer_state,
                                                 read_meta, save_checkpoint)
@@ -172,6 +177,11 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, cfg.seed + start_epoch)
+    pipelined = cfg.pipelined if cfg.pipelined is not None else device.type != "cpu"
+    batches: Callable[[int], tuple] = sampler.batch
+    if pipelined:
+        batches = cleanup.enter_context(
+            BatchPrefetcher(sampler.batch, pin=device.type == "cuda")).batch
     ipe = cfg.iterations_per_epoch or _auto_iterations(data.train, cfg.patch, cfg.batch)
     total_steps = cfg.epochs * ipe
     warmup = int(cfg.warmup_epochs * ipe)
@@ -203,46 +213,71 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
     iter_times: list[float] = []
     reason, message = "completed", "Training finished."
     epoch = start_epoch - 1
+    pending: list[_Step] = []      # steps whose loss has not been read from the device yet
+    last_read = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
         epoch_loss, epoch_n = 0.0, 0
         it = 0
-        while it < ipe:
+        while True:
+            if pending and (not pipelined or it >= ipe or reason != "completed"
+                            or time.perf_counter() - last_read >= READ_LOSSES_EVERY_S):
+                # One read for all pending steps: on a GPU each read waits for it to finish.
+                values = torch.stack([p.loss for p in pending]).float().cpu().tolist()
+                last_read = time.perf_counter()
+                window = sum(p.seconds for p in pending)
+                images = sum(p.batch for p in pending)
+                for p, loss_v in zip(pending, values):
+                    if not math.isfinite(loss_v):
+                        reason, message = "failed", _nan_message(p.epoch, p.iteration, best_path)
+                        break
+                    epoch_loss += loss_v
+                    epoch_n += 1
+                    recent = iter_times[-20:]
+                    per_it = sum(recent) / len(recent)
+                    rate = (images / max(window, 1e-9) if pipelined
+                            else p.batch / max(p.seconds, 1e-9))
+                    yield IterationReport(p.epoch, p.step, loss_v, p.lr, rate, p.batch,
+                                          p.step / total_steps, (total_steps - p.step) * per_it)
+                pending.clear()
+            if reason != "completed" or it >= ipe:
+                break
             control.wait_while_paused()
             if control.stop_requested:
                 reason, message = "stopped", "Stopped by the user."
-                break
+                continue                         # read what is pending, then stop
             if cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s:
                 reason, message = "time-budget", "The time budget is used up."
-                break
+                continue
             ti = time.perf_counter()
-            xb, yb = sampler.batch(batch)
-            x = torch.from_numpy(xb).to(device, non_blocking=True)
-            y = torch.from_numpy(yb).to(device, non_blocking=True)
+            xb, yb = batches(batch)
+            x = torch.as_tensor(xb).to(device, non_blocking=True)
+            y = torch.as_tensor(yb).to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             budget_frac = ((time.perf_counter() - t0) / cfg.time_budget_s
                            if cfg.time_budget_s else 0.0)
+            lr = lr_at(step, total_steps, warmup, cfg.lr, budget_frac)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, total_steps, warmup, cfg.lr, budget_frac)
+                g["lr"] = lr
             try:
                 if fault_hook is not None:
                     fault_hook(step + 1)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     out = model(x, return_all=True)
                     loss = model_loss(model, out, y, loss_fn)
-                if not torch.isfinite(loss):
+                # Pipelined, a NaN is seen at the next read (~0.1 s later) and that step's
+                # update has been applied: the run stops all the same and the best checkpoint,
+                # saved before, is what is kept.
+                if not pipelined and not torch.isfinite(loss):
                     raise FloatingPointError
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
             except FloatingPointError:
-                reason = "failed"
-                message = (f"The loss became NaN or infinite at epoch {epoch}, iteration "
-                           f"{it + 1}: training stopped. Try a lower learning rate."
-                           + (" The best checkpoint was kept." if best_path else ""))
-                break
+                reason, message = "failed", _nan_message(epoch, it + 1, best_path)
+                continue
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -253,23 +288,15 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                     reason = "failed"
                     message = ("Out of memory even with a batch of 1: choose a smaller patch "
                                "size or model, or the CPU.")
-                    break
+                    continue
                 batch = max(1, batch // 2)
                 yield Notice(f"Out of GPU memory: batch size halved to {batch}; training goes on.")
                 continue
-            loss_v = float(loss.detach())
             it += 1
             step += 1
-            epoch_loss += loss_v
-            epoch_n += 1
             dt = time.perf_counter() - ti
             iter_times.append(dt)
-            recent = iter_times[-20:]
-            per_it = sum(recent) / len(recent)
-            remaining = total_steps - step
-            yield IterationReport(epoch, step, loss_v, opt.param_groups[0]["lr"],
-                                  batch / max(dt, 1e-9), batch, step / total_steps,
-                                  remaining * per_it)
+            pending.append(_Step(loss.detach(), epoch, it, step, lr, batch, dt))
         if reason not in ("completed",) and epoch_n == 0:
             break
         if reason == "failed":
@@ -280,7 +307,8 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
         if improved:
             best_miou = report.miou
             since_best = 0
-        else:
+        elif schedule_progress(step, total_steps, time.perf_counter() - t0,
+                               cfg.time_budget_s) >= PATIENCE_FROM:
             since_best += 1
         report = EpochReport(**{**report.__dict__, "best": improved,
                                 "seconds": time.perf_counter() - t0})
@@ -320,6 +348,42 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
             break
     yield RunFinished(reason, message, best_path, saved_best_miou, epoch,
                       time.perf_counter() - t0)
+
+
+# Early stopping counts epochs without gain only from this share of the schedule on: before, the
+# learning rate is high and a small validation set's score jumps by several points from epoch to
+# epoch (ISBI, 5 slices: a 15-minute run stopped after 7.5 minutes at the peak rate; see
+# docs/quality.md).
+PATIENCE_FROM = 0.5
+
+
+def schedule_progress(step: int, total_steps: int, elapsed_s: float,
+                      budget_s: float | None) -> float:
+    """How far the run is through its schedule, 0..1: by steps, or by time under a budget."""
+    by_steps = step / max(1, total_steps)
+    return min(1.0, max(by_steps, elapsed_s / budget_s if budget_s else 0.0))
+
+
+# How often a pipelined run reads its losses from the device (each read waits for the device).
+READ_LOSSES_EVERY_S = 0.1
+
+
+@dataclass
+class _Step:
+    """A training step whose loss may still be on the device."""
+    loss: torch.Tensor
+    epoch: int
+    iteration: int      # within the epoch, from 1
+    step: int           # within the run, from 1
+    lr: float
+    batch: int
+    seconds: float
+
+
+def _nan_message(epoch: int, iteration: int, best_path: str | None) -> str:
+    return (f"The loss became NaN or infinite at epoch {epoch}, iteration {iteration}: "
+            "training stopped. Try a lower learning rate."
+            + (" The best checkpoint was kept." if best_path else ""))
 
 
 def _auto_iterations(train: list[Sample], patch: int, batch: int) -> int:

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 
 from segstudio.training.checkpoints import load_checkpoint
 from segstudio.training.config import TrainConfig
-from segstudio.training.events import CheckpointSaved, EpochReport, Notice, RunFinished
+from segstudio.training.events import CheckpointSaved, EpochReport, Notice
 from segstudio.training.loop import TrainControl, train
 
 TINY = dict(model={"base_width": 4, "levels": 3}, patch=64, batch=4, iterations_per_epoch=2,

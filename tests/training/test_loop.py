@@ -106,7 +106,8 @@ def test_out_of_memory_halves_batch_and_goes_on(demo):
     assert events[-1].reason == "completed"
 
 
-def test_nan_loss_stops_and_keeps_best(demo, monkeypatch):
+@pytest.mark.parametrize("pipelined", [False, True])  # True: what GPUs get (losses read late)
+def test_nan_loss_stops_and_keeps_best(demo, monkeypatch, pipelined):
     from segstudio.training import losses
 
     events = []
@@ -120,9 +121,12 @@ def test_nan_loss_stops_and_keeps_best(demo, monkeypatch):
         return out * float("nan") if state["n"] > 4 else out
 
     monkeypatch.setattr(losses, "model_loss", poisoned)
-    events = list(train(demo, TrainConfig(**{**TINY, "epochs": 3}), control))
+    events = list(train(demo, TrainConfig(**{**TINY, "epochs": 3, "pipelined": pipelined}),
+                        control))
     fin = events[-1]
     assert fin.reason == "failed" and "NaN" in fin.message and "best checkpoint" in fin.message
+    assert "epoch 2, iteration 2" in fin.message   # the 5th step of 3 per epoch
+    assert all(np.isfinite(e.loss) for e in events if isinstance(e, IterationReport))
     assert fin.best_checkpoint and load_checkpoint(fin.best_checkpoint).meta["epoch"] == 1
 
 
@@ -185,3 +189,27 @@ def test_only_broken_masks_are_named(tmp_path):
     events = _run(p)
     assert events[-1].reason == "failed"
     assert "No usable labelled image" in events[-1].message and "cells_01" in events[-1].message
+
+
+def test_early_stop_waits_for_the_second_half_of_the_schedule(demo, monkeypatch):
+    from segstudio.training import loop
+
+    real = loop._validate
+
+    def flat(*a, **k):  # a validation score that never improves after epoch 1
+        return EpochReport(**{**real(*a, **k).__dict__, "miou": 0.5})
+
+    monkeypatch.setattr(loop, "_validate", flat)
+    events = _run(demo, epochs=10, patience=2, iterations_per_epoch=1)
+    assert events[-1].reason == "early-stopped"
+    # Epochs 2-4 fall in the first half (high learning rate) and do not count; 5 and 6 do.
+    assert [e.epoch for e in events if isinstance(e, EpochReport)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_schedule_progress_by_steps_or_budget():
+    from segstudio.training.loop import schedule_progress
+
+    assert schedule_progress(30, 100, 999.0, None) == pytest.approx(0.3)
+    assert schedule_progress(30, 100, 450.0, 900.0) == pytest.approx(0.5)  # time leads
+    assert schedule_progress(90, 100, 10.0, 900.0) == pytest.approx(0.9)   # steps lead
+    assert schedule_progress(500, 100, 10.0, None) == 1.0

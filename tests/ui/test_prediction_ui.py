@@ -124,7 +124,6 @@ def test_export_masks_from_menu(qtbot, window, tmp_path):
     assert len(coco["images"]) == len(labelled)
 
     # ...and back in: a fresh project from the same images gets identical masks.
-    from segstudio.core.project import Project
 
     before = {e.id: read_mask(p.mask_path(e)) for e in labelled}
     for e in labelled:
