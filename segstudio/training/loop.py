@@ -223,8 +223,12 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
             if pending and (not pipelined or it >= ipe or reason != "completed"
                             or time.perf_counter() - last_read >= READ_LOSSES_EVERY_S):
                 # One read for all pending steps: on a GPU each read waits for it to finish.
+                t_read = time.perf_counter()
                 values = torch.stack([p.loss for p in pending]).float().cpu().tolist()
                 last_read = time.perf_counter()
+                # The wait for the device belongs to the steps just read (speed, ETA).
+                pending[-1].seconds += last_read - t_read
+                iter_times[-1] += last_read - t_read
                 window = sum(p.seconds for p in pending)
                 images = sum(p.batch for p in pending)
                 for p, loss_v in zip(pending, values):
