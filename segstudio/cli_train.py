@@ -110,10 +110,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         for ev in train(project, config, control):
             if isinstance(ev, RunStarted):
+                length = (f"epochs of {ev.iterations_per_epoch} iterations until "
+                          f"{args.time_budget:g} minutes are used"
+                          if config.epochs == BUDGET_EPOCHS else
+                          f"{ev.total_epochs} epochs x {ev.iterations_per_epoch} iterations")
                 print(f"Training {ev.architecture} ({ev.parameters / 1e6:.2f} M parameters) on "
                       f"{ev.device}: {ev.train_images} training / {ev.val_images} validation "
-                      f"images, {ev.total_epochs} epochs x {ev.iterations_per_epoch} iterations. "
-                      f"Run folder: {ev.run_dir}", flush=True)
+                      f"images, {length}. Run folder: {ev.run_dir}", flush=True)
                 for n in ev.notes:
                     print(f"note: {n}", flush=True)
             elif isinstance(ev, IterationReport):

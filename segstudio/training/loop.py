@@ -241,8 +241,13 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                     per_it = sum(recent) / len(recent)
                     rate = (images / max(window, 1e-9) if pipelined
                             else p.batch / max(p.seconds, 1e-9))
+                    elapsed = last_read - t0
+                    eta = (total_steps - p.step) * per_it
+                    if cfg.time_budget_s:     # whichever ends the run first
+                        eta = max(0.0, min(eta, cfg.time_budget_s - elapsed))
                     yield IterationReport(p.epoch, p.step, loss_v, p.lr, rate, p.batch,
-                                          p.step / total_steps, (total_steps - p.step) * per_it)
+                                          schedule_progress(p.step, total_steps, elapsed,
+                                                            cfg.time_budget_s), eta)
                 pending.clear()
             if reason != "completed" or it >= ipe:
                 break

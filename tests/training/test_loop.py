@@ -213,3 +213,13 @@ def test_schedule_progress_by_steps_or_budget():
     assert schedule_progress(30, 100, 450.0, 900.0) == pytest.approx(0.5)  # time leads
     assert schedule_progress(90, 100, 10.0, 900.0) == pytest.approx(0.9)   # steps lead
     assert schedule_progress(500, 100, 10.0, None) == 1.0
+
+
+def test_budget_run_reports_progress_and_eta_by_time(demo):
+    events = _run(demo, epochs=10_000, time_budget_s=2.0, patience=None)
+    assert events[-1].reason == "time-budget"
+    its = [e for e in events if isinstance(e, IterationReport)]
+    # By steps the run would be < 1 % done (10,000 epochs): the budget is what ends it.
+    assert its[-1].progress > 0.3 and its[-1].iteration < 0.01 * 10_000 * 3
+    assert all(0 <= e.eta_s <= 2.0 for e in its)
+    assert all(a.progress <= b.progress for a, b in zip(its, its[1:]))
