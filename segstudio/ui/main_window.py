@@ -391,7 +391,9 @@ class MainWindow(QMainWindow):
     def _on_run_started(self, ev) -> None:
         names = [c.name for c in self.project.classes] if self.project else []
         colors = [c.color for c in self.project.classes] if self.project else []
-        self.dashboard.start_run(names, colors, ev.architecture)
+        # A resumed run writes into its old folder: its earlier epochs are drawn too.
+        self.dashboard.start_run(names, colors, ev.architecture, resumed_from=ev.run_dir,
+                                 iterations_per_epoch=ev.iterations_per_epoch)
         text = (f"{ev.architecture}, {ev.parameters / 1e6:.2f} M parameters on {ev.device}; "
                 f"{ev.train_images} training / {ev.val_images} validation images.")
         self.training_panel.status.setText(text)

@@ -216,8 +216,12 @@ def test_stopped_run_resumes_and_dashboard_saves(qtbot, window, tmp_path):
     assert {f.name for f in files} >= {"loss.png", "iou.png", "confusion.png",
                                        "history_epochs.csv", "history_iterations.csv"}
     rows = list(csv.DictReader(open(tmp_path / "plots" / "history_epochs.csv")))
-    assert [int(r["epoch"]) for r in rows] == [3, 4]  # the resumed run's own history
-    assert float(rows[-1]["miou"]) == pytest.approx(epochs[-1].miou)
+    # The resumed run's curves start with the epochs of its first part (from metrics.jsonl).
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert [float(r["miou"]) for r in rows] == pytest.approx([e.miou for e in epochs])
+    ipe = int(rows[1]["iteration"]) // 2
+    assert [int(r["iteration"]) for r in rows] == [ipe, 2 * ipe, 3 * ipe, 4 * ipe]
+    assert len(window.dashboard.miou_curve.getData()[0]) == 4
     from PIL import Image
 
     assert Image.open(tmp_path / "plots" / "confusion.png").size[0] == 800

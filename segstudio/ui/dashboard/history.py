@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -63,15 +65,45 @@ class RunHistory:
 
     def add_epoch(self, epoch: int, train_loss: float, val_loss: float | None, miou: float,
                   iou: tuple[float, ...], depth_miou: dict[int, float],
-                  confusion: np.ndarray) -> None:
+                  confusion: np.ndarray | None, iteration: int | None = None) -> None:
+        """iteration: the run's iteration at the epoch's end (default: the last one seen)."""
         self.epochs.append(epoch)
-        self.epoch_iteration.append(self.iterations[-1] if self.iterations else 0)
+        self.epoch_iteration.append(iteration if iteration is not None else
+                                    self.iterations[-1] if self.iterations else 0)
         self.train_loss.append(train_loss)
         self.val_loss.append(float("nan") if val_loss is None else val_loss)
         self.miou.append(miou)
         self.iou.append(list(iou))
         self.depth_miou.append(dict(depth_miou))
-        self.confusion = np.array(confusion, copy=True)
+        if confusion is not None:
+            self.confusion = np.array(confusion, copy=True)
+
+    def add_saved_epochs(self, metrics_path: str | Path, iterations_per_epoch: int) -> int:
+        """The epochs a run folder's metrics.jsonl holds (a resumed run's earlier part), in
+        front of what this run will add; returns how many. A missing file or a torn or foreign
+        line ends the reading quietly: the history is a view, the run goes on either way."""
+        try:
+            lines = Path(metrics_path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return 0
+        n = 0
+        for line in lines:
+            try:
+                r = json.loads(line)
+                epoch = int(r["epoch"])
+                iou = tuple(float("nan") if v is None else float(v) for v in r["iou"])
+                if len(iou) != len(self.class_names) or (self.epochs and
+                                                         epoch <= self.epochs[-1]):
+                    break
+                self.add_epoch(epoch, float(r["train_loss"]),
+                               None if r.get("val_loss") is None else float(r["val_loss"]),
+                               float(r["miou"]), iou,
+                               {int(k): float(v) for k, v in (r.get("depth_miou") or {}).items()},
+                               None, iteration=epoch * iterations_per_epoch)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                break
+            n += 1
+        return n
 
     def epoch_csv(self) -> str:
         buf = io.StringIO()

@@ -193,8 +193,14 @@ class Dashboard(QWidget):
         self._timer.stop()
 
     # ------------------------------------------------------------------ feed
-    def start_run(self, class_names: list[str], colors: list[str], architecture: str) -> None:
+    def start_run(self, class_names: list[str], colors: list[str], architecture: str,
+                  resumed_from: str | Path | None = None, iterations_per_epoch: int = 0) -> None:
+        """A new run; resumed_from: the run folder of a resumed run, whose earlier epochs
+        (metrics.jsonl) the curves then show too."""
         self.history = RunHistory(class_names=list(class_names))
+        if resumed_from is not None:
+            self.history.add_saved_epochs(Path(resumed_from) / "metrics.jsonl",
+                                          iterations_per_epoch)
         self.colors = list(colors)
         key = (tuple(class_names), tuple(colors))
         if key != self._curve_key:
@@ -210,6 +216,8 @@ class Dashboard(QWidget):
             curve.setData([], [])
         self.confusion.matrix = None
         self.prune.set_architecture(architecture)
+        if self.history.depth_miou and self.history.depth_miou[-1]:
+            self.prune.set_scores(self.history.depth_miou[-1])
         self.summary.setText("Training…")
         self._dirty = set(_SECTIONS)
 
