@@ -221,6 +221,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
         it = 0
         while True:
             if pending and (not pipelined or it >= ipe or reason != "completed"
+                            or control.paused or control.stop_requested
                             or time.perf_counter() - last_read >= READ_LOSSES_EVERY_S):
                 # One read for all pending steps: on a GPU each read waits for it to finish.
                 t_read = time.perf_counter()
