@@ -9,6 +9,11 @@ from segstudio.errors import ConfigError
 from segstudio.training.augment import AugmentConfig
 
 
+def unknown_fields(d: Mapping[str, Any], cls: type) -> list[str]:
+    """The keys of d that are not fields of the dataclass cls, sorted."""
+    return sorted(set(d) - {f.name for f in fields(cls)})
+
+
 @dataclass
 class TrainConfig:
     architecture: str = "unet"
@@ -40,11 +45,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):
             aug = dict(self.augment)
-            known = {f.name for f in fields(AugmentConfig)}
-            if set(aug) - known:
-                raise ConfigError("Unknown augmentation option(s): "
-                                  + ", ".join(sorted(set(aug) - known))
-                                  + "; known: " + ", ".join(sorted(known)) + ".")
+            unknown = unknown_fields(aug, AugmentConfig)
+            if unknown:
+                raise ConfigError("Unknown augmentation option(s): " + ", ".join(unknown)
+                                  + "; known: " + ", ".join(sorted(
+                                      f.name for f in fields(AugmentConfig))) + ".")
             if "scale" in aug:
                 aug["scale"] = tuple(aug["scale"])
             self.augment = AugmentConfig(**aug)
@@ -64,8 +69,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = unknown_fields(d, cls)
         if unknown:
             raise ConfigError(f"Unknown training option(s): {', '.join(unknown)}.")
         return cls(**dict(d))

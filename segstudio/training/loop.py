@@ -177,7 +177,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, cfg.seed + start_epoch)
-    pipelined = cfg.pipelined if cfg.pipelined is not None else device.type != "cpu"
+    pipelined = is_pipelined(cfg, device)
     batches: Callable[[int], tuple] = sampler.batch
     if pipelined:
         batches = cleanup.enter_context(
@@ -240,8 +240,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                     epoch_n += 1
                     recent = iter_times[-20:]
                     per_it = sum(recent) / len(recent)
-                    rate = (images / max(window, 1e-9) if pipelined
-                            else p.batch / max(p.seconds, 1e-9))
+                    rate = images / max(window, 1e-9)   # unpipelined: this one step
                     elapsed = last_read - t0
                     eta = (total_steps - p.step) * per_it
                     if cfg.time_budget_s:     # whichever ends the run first
@@ -365,6 +364,11 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
 # epoch (ISBI, 5 slices: a 15-minute run stopped after 7.5 minutes at the peak rate; see
 # docs/quality.md).
 PATIENCE_FROM = 0.5
+
+
+def is_pipelined(cfg: TrainConfig, device: torch.device) -> bool:
+    """Batches cut ahead and losses read in groups: by default on GPUs only (prefetch.py)."""
+    return cfg.pipelined if cfg.pipelined is not None else device.type != "cpu"
 
 
 def schedule_progress(step: int, total_steps: int, elapsed_s: float,
