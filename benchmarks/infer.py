@@ -22,9 +22,9 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from segstudio.inference.preprocess import Normalisation  # noqa: E402
+from segstudio.inference.tiling import _starts, predict_tiled, to_probabilities  # noqa: E402
 from segstudio.models import create_model  # noqa: E402
-from segstudio.training.data import Normalisation  # noqa: E402
-from segstudio.training.inference import _starts, predict_tiled, to_probabilities  # noqa: E402
 
 
 def make_model(width: int, device: torch.device) -> torch.nn.Module:
@@ -117,7 +117,7 @@ def main() -> None:
     if args._peak:
         peak_memory_child(args._peak, args._width, args.device)
         return
-    from segstudio.training.devices import resolve_device
+    from segstudio.inference.devices import resolve_device
 
     device = resolve_device(args.device)
     width = 8

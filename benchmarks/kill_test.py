@@ -66,7 +66,8 @@ def main() -> int:
                   "project does not open" if "project" in p else "wrong state"] += 1
     temps = results[-1]["temp_files"] if results else 0
 
-    print(f"segstudio kill test ({'UNSAFE in-place writes (control)' if args.unsafe_control else 'atomic saves'}), "
+    kind = 'UNSAFE in-place writes (control)' if args.unsafe_control else 'atomic saves'
+    print(f"segstudio kill test ({kind}), "
           f"{platform.machine()} {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
     print(f"{'kills':<44}{len(results):>8}")
     print(f"{'  landing between pending and saved records':<44}{len(in_save):>8}")
@@ -76,7 +77,8 @@ def main() -> int:
     print(f"{'kills after which a check failed':<44}{len(failed):>8}")
     for k, v in kinds.items():
         print(f"{'  ' + k:<44}{v:>8}")
-    print(f"{'project opened after every kill':<44}{'yes' if not kinds.get('project does not open') else 'NO':>8}")
+    opened = 'yes' if not kinds.get('project does not open') else 'NO'
+    print(f"{'project opened after every kill':<44}{opened:>8}")
     print(f"{'leftover temporary files (.*.tmp)':<44}{temps:>8}")
     print(f"{'wall time (s)':<44}{wall:>8.1f}")
     print(json.dumps({"benchmark": "kill_test", "unsafe_control": args.unsafe_control,

@@ -45,8 +45,8 @@ from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from segstudio.core.classes import ClassInfo, UNLABELLED  # noqa: E402
-from segstudio.core.project import ImageEntry, Project  # noqa: E402
+from segstudio.core.classes import UNLABELLED, ClassInfo  # noqa: E402
+from segstudio.project.project import ImageEntry, Project  # noqa: E402
 from segstudio.ui.canvas import CanvasPanel  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -118,12 +118,14 @@ def make_image(n: int) -> np.ndarray:
 
 
 def mouse(view, kind, pos: QPointF, button, buttons) -> None:
-    ev = QMouseEvent(kind, pos, view.mapToGlobal(pos), button, buttons, Qt.NoModifier)
+    ev = QMouseEvent(
+        kind, pos, view.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(view, ev)
 
 
 def repaint_now() -> None:
-    QApplication.sendPostedEvents(None, QEvent.UpdateRequest)
+    QApplication.sendPostedEvents(None, QEvent.Type.UpdateRequest)
 
 
 def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stroke: int = 25,
@@ -140,8 +142,13 @@ def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stro
     while done < n_segments:
         x, y = rng.uniform(margin, w - margin), rng.uniform(margin, h - margin)
         ang = rng.uniform(0, 2 * math.pi)
-        mouse(view, QEvent.MouseButtonPress, QPointF(round(x), round(y)), Qt.LeftButton,
-              Qt.LeftButton)
+        mouse(
+            view,
+            QEvent.Type.MouseButtonPress,
+            QPointF(round(x), round(y)),
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.LeftButton,
+        )
         repaint_now()
         for _ in range(per_stroke):
             ang += rng.normal(0, 0.5)
@@ -154,7 +161,13 @@ def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stro
             before = view.paint_count
             c0 = time.thread_time()
             t0 = time.perf_counter()
-            mouse(view, QEvent.MouseMove, QPointF(round(x), round(y)), Qt.NoButton, Qt.LeftButton)
+            mouse(
+                view,
+                QEvent.Type.MouseMove,
+                QPointF(round(x), round(y)),
+                Qt.MouseButton.NoButton,
+                Qt.MouseButton.LeftButton,
+            )
             repaint_now()
             seg_times.append(time.perf_counter() - t0)
             if cpu_times is not None:
@@ -165,8 +178,13 @@ def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stro
             if done >= n_segments or (stop is not None and stop()):
                 break
         t0 = time.perf_counter()
-        mouse(view, QEvent.MouseButtonRelease, QPointF(round(x), round(y)), Qt.LeftButton,
-              Qt.NoButton)
+        mouse(
+            view,
+            QEvent.Type.MouseButtonRelease,
+            QPointF(round(x), round(y)),
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.NoButton,
+        )
         repaint_now()
         end_times.append(time.perf_counter() - t0)
         if stop is not None and stop():
@@ -258,7 +276,8 @@ def main() -> None:
             key = f"zoom{zoom:g}_brush{brush}"
             size_res[key] = {"segment": s, "stroke_end": e, "segment_cpu": c}
             rows.append((n, zoom, brush, s, e))
-            print(f"  {n:>5}^2  zoom {zoom * 100:>4.0f} %  brush {brush:>3} px  segments {s['n']:>4}:"
+            print(f"  {n:>5}^2  zoom {zoom * 100:>4.0f} %  brush {brush:>3} px  "
+                  f"segments {s['n']:>4}:"
                   f"  p50 {s['p50']:6.2f} ms  p95 {s['p95']:6.2f} ms  max {s['max']:7.2f} ms"
                   f"  | CPU p50 {c['p50']:5.2f} p95 {c['p95']:5.2f} ms"
                   f"  | stroke end p95 {e['p95']:5.2f} ms", flush=True)

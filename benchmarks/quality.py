@@ -151,8 +151,8 @@ def camvid_half(work: Path) -> Path:
 
 
 def make_project(exp: Experiment, work: Path, log: Path) -> Path:
-    from segstudio.core.project import Project
     from segstudio.io.masks import read_mask
+    from segstudio.project.project import Project
     from segstudio.training.scribbles import simulate_scribbles
 
     if exp.dataset == "isbi":
@@ -198,9 +198,9 @@ def run_experiment(exp: Experiment, work: Path, threads: int | None,
     t_train = time.perf_counter()
     out = run(segstudio(*cmd), log)
     train_s = time.perf_counter() - t_train
-    started = next(l for l in out.splitlines() if l.startswith("Training "))
+    started = next(ln for ln in out.splitlines() if ln.startswith("Training "))
     run_dir = Path(started.rsplit("Run folder: ", 1)[1].strip())
-    epochs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    epochs = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
     config = json.loads((run_dir / "config.json").read_text())["train_config"]
     ck = run_dir / f"{exp.checkpoint}.safetensors"
     ev = json.loads(run(segstudio("evaluate", str(project), str(ck), "--split", exp.score_split,

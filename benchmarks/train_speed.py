@@ -129,7 +129,7 @@ def setups(quick: bool) -> list[Setup]:
 
 
 def make_project(root: Path, quick: bool):
-    from segstudio.resources.demo_project import generate_demo
+    from segstudio.project.demo import generate_demo
 
     # The demo: synthetic cells, sparse strokes on some images (so the loss ignores most pixels).
     return generate_demo(root / "demo", n_images=5 if quick else 6, size=256 if quick else 512,
@@ -186,8 +186,8 @@ class BareLoop:
         from segstudio.training.augment import PatchSampler
         from segstudio.training.class_stats import count_labelled_pixels
         from segstudio.training.data import load_training_data
-        from segstudio.training.losses import build_loss, model_loss
         from segstudio.training.loop import model_num_classes
+        from segstudio.training.losses import build_loss, model_loss
 
         data = load_training_data(project, cfg.val_fraction, cfg.seed)
         n_out = model_num_classes(len(project.classes))
@@ -205,7 +205,8 @@ class BareLoop:
         self.y = torch.from_numpy(yb).to(device)
         # Mirror the trainer's device settings (AMP and channels_last only matter on CUDA).
         self.amp = cfg.amp and device.type == "cuda"
-        self.dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        bf16 = self.amp and torch.cuda.is_bf16_supported()
+        self.dtype = torch.bfloat16 if bf16 else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dtype == torch.float16)
         if cfg.channels_last and device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
@@ -282,7 +283,7 @@ def trainer_vs_bare(project, s: Setup, device: torch.device, threads: int,
         "trainer_over_bare": low_mean(br) / low_mean(tr),
         "trainer_over_bare_median": median(br) / median(tr),
         "trainer_over_bare_best": min(br) / min(tr),
-        "round_ratios": [b / t for t, b in zip(tr, br)],
+        "round_ratios": [b / t for t, b in zip(tr, br, strict=False)],
         "incl_warmup_trainer_over_bare": ((n + nw) / (sum(tr) + warm_tr))
                                          / ((n + nw) / (sum(br) + warm_bare)),
         "sampler_ms_per_batch": 1000 * sampler_s,
@@ -322,7 +323,7 @@ class Heartbeat:
         self.timer.stop()
 
     def max_ms(self, since: float = 0.0, until: float = float("inf")) -> float:
-        g = [g for g, t in zip(self.gaps, self.at) if since <= t <= until]
+        g = [g for g, t in zip(self.gaps, self.at, strict=False) if since <= t <= until]
         return 1000 * max(g) if g else 0.0
 
 
@@ -336,7 +337,7 @@ def steady_rate(times: list[float], batch: int, warmup: int) -> float:
 def low_rate(times: list[float], batch: int, warmup: int) -> float:
     """batch / the mean of the fastest quarter of the intervals between iterations after
     ``warmup`` (the lower envelope: robust to load from other processes, see trainer_vs_bare)."""
-    gaps = [b - a for a, b in zip(times[warmup:], times[warmup + 1:])]
+    gaps = [b - a for a, b in zip(times[warmup:], times[warmup + 1:], strict=False)]
     return batch / low_mean(gaps) if gaps else float("nan")
 
 
@@ -429,7 +430,7 @@ class Window:
                 return "start"  # start_training, data + model, first iteration
             return "iterations" if t <= times[-1] else "end"  # validation, checkpoints
 
-        worst = sorted(zip(beat.gaps, beat.at), reverse=True)[:3]
+        worst = sorted(zip(beat.gaps, beat.at, strict=False), reverse=True)[:3]
         return {"images_per_s": steady_rate(times, cfg.batch, warmup),
                 "images_per_s_low": low_rate(times, cfg.batch, warmup),
                 "iterations": len(times),
@@ -525,7 +526,7 @@ class Window:
                 # Intervals between this phase's arrivals: the first iteration after the gate
                 # opened (its batch was cut before parking) only starts the clock.
                 seg = arrivals[base:]
-                w_int += [b - a for a, b in zip(seg, seg[1:])]
+                w_int += [b - a for a, b in zip(seg, seg[1:], strict=False)]
                 for _ in range(per_phase):
                     t = time.perf_counter()
                     if not isinstance(next(gen), IterationReport):
@@ -575,7 +576,7 @@ def dashboard_vs_headless(project, s: Setup, device: torch.device, quick: bool) 
     """Window and headless alternate every few iterations in one process (see
     Window.interleaved), at equal thread counts; then one whole window run (start, iterations,
     validation, checkpoints) for the longest freeze, and the idle window as the floor."""
-    from segstudio.training.devices import cpu_threads_for_training
+    from segstudio.inference.devices import cpu_threads_for_training
 
     all_cores = cpu_threads_for_training(False)
     gui_default = cpu_threads_for_training(True)
@@ -850,7 +851,8 @@ def main() -> None:
                     result["dashboard_over_headless_all_cores"] = rows[1]["ratio"]
                     result["max_stall_ms_all_cores"] = rows[1]["max_stall_ms"]
                     result["window_default_over_headless_default"] = \
-                        d["rows"]["defaults: window all-but-one core vs headless all cores"]["ratio"]
+                        d["rows"]["defaults: window all-but-one core vs headless all cores"][
+                            "ratio"]
 
         if "smp" in parts:
             log("\n== U-Net++: ours vs segmentation_models_pytorch (achieved GFLOP/s) ==")

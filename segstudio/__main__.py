@@ -1,3 +1,3 @@
-from segstudio.cli import main
+from segstudio.launcher import main
 
 raise SystemExit(main())

@@ -15,7 +15,7 @@ os.environ.setdefault("SEGSTUDIO_SETTINGS", os.path.join(tempfile.mkdtemp(), "s.
 
 
 def main(out: str) -> None:
-    from segstudio.resources.demo_project import generate_demo
+    from segstudio.project.demo import generate_demo
     from segstudio.ui.app import create_app
     from segstudio.ui.main_window import MainWindow
 

@@ -49,7 +49,7 @@ def default_color(index: int) -> str:
 
     h = (index * 0.61803398875) % 1.0
     r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.95)
-    return "#{:02x}{:02x}{:02x}".format(int(r * 255), int(g * 255), int(b * 255))
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
 def palette_rgba(classes: list[ClassInfo], alpha: int = 255) -> np.ndarray:

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from typing import Callable, Optional, Union
+from collections.abc import Callable, Collection
 
 import numpy as np
 
 from segstudio.core.painting import Rect
 
 TileKey = tuple[int, int]          # (tile row, tile column)
-TileData = Union[np.ndarray, int]  # the tile's pixels, or the single value they all hold
+TileData = np.ndarray | int  # the tile's pixels, or the single value they all hold
+# key -> (min, max) of that tile's pixels: numpy scalars of the mask's dtype
+TileRange = Callable[[TileKey], tuple[np.generic, np.generic]]
 
 DEFAULT_TILE = 64
 # Python object overhead charged per stored tile, so the bound is honest for many small tiles.
@@ -43,7 +45,8 @@ _SCALAR_OVERHEAD = 64
 
 def mask_fingerprint(mask: np.ndarray) -> int:
     """A cheap checksum of a mask's pixels (CRC-32; about 0.1 s for 16384 x 16384)."""
-    return zlib.crc32(np.ascontiguousarray(mask)) ^ (mask.shape[0] << 16) ^ mask.shape[1]
+    # .data: the array's buffer as a memoryview (what crc32 would read from the array itself)
+    return zlib.crc32(np.ascontiguousarray(mask).data) ^ (mask.shape[0] << 16) ^ mask.shape[1]
 
 
 def _tile_size_bytes(data: TileData) -> int:
@@ -59,9 +62,9 @@ class Step:
 
     def __init__(self) -> None:
         self.old: dict[TileKey, TileData] = {}
-        self.new: Optional[dict[TileKey, TileData]] = None
+        self.new: dict[TileKey, TileData] | None = None
         self.nbytes = 0
-        self.rect: Optional[Rect] = None  # bounding box of the tiles, set at end()
+        self.rect: Rect | None = None  # bounding box of the tiles, set at end()
 
 
 class History:
@@ -76,11 +79,11 @@ class History:
         self.max_bytes = int(max_bytes)
         self._undo: list[Step] = []
         self._redo: list[Step] = []
-        self._open: Optional[Step] = None
+        self._open: Step | None = None
         self._open_overflow = False
         self.nbytes = 0
         # Set by the owner: checksum of the mask as last saved, and whether it still holds.
-        self.fingerprint: Optional[int] = None
+        self.fingerprint: int | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -141,14 +144,13 @@ class History:
         if not new_keys:
             return
         added = 0
-        if len(new_keys) > 16:
-            lo, hi = _tile_min_max(mask, t, ty0, ty1, tx0, tx1)
-        else:
-            lo = hi = None
+        # Many tiles: their mins and maxes in one vectorised pass.
+        ranges = _tile_min_max(mask, t, ty0, ty1, tx0, tx1) if len(new_keys) > 16 else None
         for key in new_keys:
             ty, tx = key
             tile = mask[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
-            if lo is not None:
+            if ranges is not None:
+                lo, hi = ranges
                 a, b = lo[ty - ty0, tx - tx0], hi[ty - ty0, tx - tx0]
             else:
                 a, b = tile.min(), tile.max()
@@ -208,8 +210,8 @@ class History:
         self._shrink()
         return True
 
-    def undo(self, mask: np.ndarray, on_write: Optional[Callable[[Rect], None]] = None
-             ) -> Optional[Rect]:
+    def undo(self, mask: np.ndarray, on_write: Callable[[Rect], None] | None = None
+             ) -> Rect | None:
         """Restore the state before the last step; returns the bounding box of its tiles.
         ``on_write(tile_rect)`` is called before each tile is written."""
         if self._open is not None:
@@ -237,8 +239,8 @@ class History:
         self._shrink()
         return step.rect
 
-    def redo(self, mask: np.ndarray, on_write: Optional[Callable[[Rect], None]] = None
-             ) -> Optional[Rect]:
+    def redo(self, mask: np.ndarray, on_write: Callable[[Rect], None] | None = None
+             ) -> Rect | None:
         """Re-apply the last undone step; returns the bounding box of its tiles."""
         if self._open is not None:
             self.end(mask)
@@ -253,7 +255,7 @@ class History:
         return step.rect
 
     # ---------------------------------------------------------------- helpers
-    def _min_max_of(self, mask: np.ndarray, keys):
+    def _min_max_of(self, mask: np.ndarray, keys: Collection[TileKey]) -> TileRange:
         """A function key -> (min, max) of that tile of ``mask``; vectorised over the tiles'
         bounding range when the keys fill a good part of it (big fills), else per tile."""
         t = self.tile
@@ -265,13 +267,13 @@ class History:
                 lo, hi = _tile_min_max(mask, t, ty0, ty1, tx0, tx1)
                 return lambda k: (lo[k[0] - ty0, k[1] - tx0], hi[k[0] - ty0, k[1] - tx0])
 
-        def one(k):
+        def one(k: TileKey) -> tuple[np.generic, np.generic]:
             tile = mask[k[0] * t:(k[0] + 1) * t, k[1] * t:(k[1] + 1) * t]
             return tile.min(), tile.max()
         return one
 
     def _apply(self, mask: np.ndarray, tiles: dict[TileKey, TileData],
-               on_write: Optional[Callable[[Rect], None]] = None) -> None:
+               on_write: Callable[[Rect], None] | None = None) -> None:
         t = self.tile
         h, w = self.shape
         for (ty, tx), data in tiles.items():
@@ -279,7 +281,7 @@ class History:
                 on_write(Rect(tx * t, ty * t, min(w, (tx + 1) * t), min(h, (ty + 1) * t)))
             mask[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t] = data
 
-    def _keys_rect(self, keys) -> Rect:
+    def _keys_rect(self, keys: Collection[TileKey]) -> Rect:
         t = self.tile
         tys = [k[0] for k in keys]
         txs = [k[1] for k in keys]
@@ -315,7 +317,8 @@ class History:
             pass
 
 
-def _tile_min_max(mask: np.ndarray, t: int, ty0: int, ty1: int, tx0: int, tx1: int):
+def _tile_min_max(mask: np.ndarray, t: int, ty0: int, ty1: int, tx0: int, tx1: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per-tile min and max over tiles [ty0, ty1) x [tx0, tx1), vectorised for big boxes."""
     h, w = mask.shape
     ny, nx = ty1 - ty0, tx1 - tx0
@@ -350,7 +353,7 @@ class HistoryStore:
         self.max_bytes_per_image = int(max_bytes_per_image)
         self.max_total_bytes = int(max_total_bytes)
         self.tile = int(tile)
-        self._items: "OrderedDict[str, History]" = OrderedDict()
+        self._items: OrderedDict[str, History] = OrderedDict()
 
     def __contains__(self, image_id: str) -> bool:
         return image_id in self._items
@@ -358,7 +361,7 @@ class HistoryStore:
     def __len__(self) -> int:
         return len(self._items)
 
-    def peek(self, image_id: str) -> Optional[History]:
+    def peek(self, image_id: str) -> History | None:
         return self._items.get(image_id)
 
     def get(self, image_id: str, shape: tuple[int, int]) -> History:
@@ -392,3 +395,27 @@ class HistoryStore:
                 total -= before - h.nbytes
             if total <= self.max_total_bytes:
                 return
+
+
+def reconcile_returning_mask(history: History, mask: np.ndarray,
+                             load_disk: Callable[[], np.ndarray | None]) -> np.ndarray:
+    """An image edited earlier in this session comes back with ``mask`` (as read from disk).
+    Its history is valid only for the mask last saved (``history.fingerprint``). A mask that
+    differs was either read before our last save landed (then the file, ``load_disk()``, now
+    holds our state: use it) or changed outside the canvas (then the old undo steps would
+    corrupt it: drop them)."""
+    if history.fingerprint is None:
+        if history.can_undo or history.can_redo:
+            history.clear()  # unsaved state of unknown fate: do not trust old steps
+        return mask
+    if mask_fingerprint(mask) == history.fingerprint:
+        return mask
+    try:
+        disk = load_disk()
+    except Exception:  # unreadable now: the old steps cannot be trusted either
+        disk = None
+    if disk is not None and mask_fingerprint(disk) == history.fingerprint:
+        return np.array(disk, dtype=np.uint8, order="C")
+    history.clear()
+    history.fingerprint = None
+    return mask

@@ -23,7 +23,8 @@ numpy only (and cv2 for flood and polygon fill); no Qt.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Rect(NamedTuple):
         """``mask[rect.slices]`` is the box's view of a mask."""
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
-    def union(self, other: Optional["Rect"]) -> "Rect":
+    def union(self, other: Rect | None) -> Rect:
         if other is None or other.empty:
             return self
         if self.empty:
@@ -66,16 +67,16 @@ class Rect(NamedTuple):
         return Rect(min(self.x0, other.x0), min(self.y0, other.y0),
                     max(self.x1, other.x1), max(self.y1, other.y1))
 
-    def intersect(self, other: "Rect") -> "Rect":
+    def intersect(self, other: Rect) -> Rect:
         return Rect(max(self.x0, other.x0), max(self.y0, other.y0),
                     min(self.x1, other.x1), min(self.y1, other.y1))
 
 
-OnWrite = Optional[Callable[[Rect], None]]
+OnWrite = Callable[[Rect], None] | None
 
 
-def union_rects(rects: Iterable[Optional[Rect]]) -> Optional[Rect]:
-    out: Optional[Rect] = None
+def union_rects(rects: Iterable[Rect | None]) -> Rect | None:
+    out: Rect | None = None
     for r in rects:
         if r is None or r.empty:
             continue
@@ -131,7 +132,7 @@ def _capsule_box(ax: float, ay: float, bx: float, by: float, r: float,
 
 
 def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve: bool,
-           on_write: OnWrite, exact: bool = False) -> Optional[Rect]:
+           on_write: OnWrite, exact: bool = False) -> Rect | None:
     """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``); shrink the box
     to what actually changes and report it before writing. ``exact``: the caller guarantees
     that ``where`` holds only pixels that change and ``box`` is their tight bounding box."""
@@ -158,7 +159,7 @@ def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve:
 
 def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, size: int,
                   value: int, preserve: bool = False, on_write: OnWrite = None,
-                  snap: bool = True) -> Optional[Rect]:
+                  snap: bool = True) -> Rect | None:
     """Paint the capsule of a ``size``-pixel brush moved from (ax, ay) to (bx, by).
 
     With ``snap`` (the default) both points are first snapped with ``brush_center``. Long
@@ -171,7 +172,7 @@ def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, 
     length = math.hypot(bx - ax, by - ay)
     piece = max(2.0 * r, 32.0)
     n = max(1, int(math.ceil(length / piece)))
-    out: Optional[Rect] = None
+    out: Rect | None = None
     for i in range(n):
         t0, t1 = i / n, (i + 1) / n
         sx, sy = ax + (bx - ax) * t0, ay + (by - ay) * t0
@@ -187,7 +188,7 @@ def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, 
 
 
 def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
-              preserve: bool = False, on_write: OnWrite = None) -> Optional[Rect]:
+              preserve: bool = False, on_write: OnWrite = None) -> Rect | None:
     """One dab of a ``size``-pixel round brush at continuous point (x, y)."""
     return paint_segment(mask, x, y, x, y, size, value, preserve, on_write)
 
@@ -195,7 +196,7 @@ def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
 # --------------------------------------------------------------------------- fills
 
 def flood_region(mask: np.ndarray, x: int, y: int,
-                 start_window: int = 512) -> Optional[tuple[Rect, np.ndarray]]:
+                 start_window: int = 512) -> tuple[Rect, np.ndarray] | None:
     """The 4-connected region of pixels equal to ``mask[y, x]`` that contains (x, y), as its
     bounding box and a boolean array over that box. Grows a window around the seed until the
     region no longer reaches the window's inner edges, so a small region costs little even in a
@@ -226,7 +227,7 @@ def flood_region(mask: np.ndarray, x: int, y: int,
 
 
 def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = False,
-               on_write: OnWrite = None) -> Optional[Rect]:
+               on_write: OnWrite = None) -> Rect | None:
     """Fill the 4-connected region of same-valued pixels containing (x, y) with ``value``.
     With ``preserve`` only an unlabelled region is filled."""
     x, y = int(x), int(y)
@@ -245,7 +246,7 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = Fa
 
 
 def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int,
-                 preserve: bool = False, on_write: OnWrite = None) -> Optional[Rect]:
+                 preserve: bool = False, on_write: OnWrite = None) -> Rect | None:
     """Fill the polygon whose vertices are the pixels ``points`` [(col, row), ...], boundary
     pixels included (a polygon clicked on the corners of a box fills the box inclusive).
     Needs at least 3 vertices. Vertices outside the mask are fine; the fill is clipped."""
@@ -268,7 +269,7 @@ def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int
     return _write(mask, box, tmp.astype(bool), value, preserve, on_write)
 
 
-def pick(mask: np.ndarray, x: int, y: int) -> Optional[int]:
+def pick(mask: np.ndarray, x: int, y: int) -> int | None:
     """The class at pixel (x, y): an index, or None for unlabelled or outside the mask."""
     h, w = mask.shape
     if not (0 <= x < w and 0 <= y < h):

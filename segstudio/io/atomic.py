@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO
 
 from segstudio.errors import SegStudioError
 
@@ -18,8 +19,9 @@ class SaveError(SegStudioError):
     """Writing a file failed; the previous version of the file is intact."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(fileobj)`` on a temporary file and move it over ``path`` when it succeeds."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> None:
+    """Call ``write(fileobj)`` on a temporary file and move it over ``path`` when it succeeds
+    (what ``write`` returns is ignored: ``fh.write`` itself will do)."""
     target = Path(path)
     tmp_name = _write_temp(target, write)
     try:
@@ -30,7 +32,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     _fsync_dir(target.parent)
 
 
-def atomic_write_many(items: Sequence[tuple[str | os.PathLike, bytes]]) -> None:
+def atomic_write_many(items: Sequence[tuple[str | os.PathLike[str], bytes]]) -> None:
     """Write files that belong together (a checkpoint's weights and its description): every
     one goes to a temporary file first, and only when all are complete are they moved over
     their targets, in the order given. A failed write (disk full) leaves every previous
@@ -39,7 +41,7 @@ def atomic_write_many(items: Sequence[tuple[str | os.PathLike, bytes]]) -> None:
     try:
         for path, data in items:
             target = Path(path)
-            temps.append((_write_temp(target, lambda fh, d=data: fh.write(d)), target))
+            temps.append((_write_temp(target, _writer(data)), target))
     except BaseException:
         for tmp_name, _ in temps:
             _discard(tmp_name)
@@ -55,7 +57,7 @@ def atomic_write_many(items: Sequence[tuple[str | os.PathLike, bytes]]) -> None:
         _fsync_dir(folder)
 
 
-def _write_temp(target: Path, write: Callable[[IO[bytes]], None]) -> str:
+def _write_temp(target: Path, write: Callable[[IO[bytes]], object]) -> str:
     """A complete, fsync'd temporary file beside ``target``; its name. Raises SaveError (and
     leaves nothing behind) when it cannot be written."""
     try:
@@ -78,6 +80,10 @@ def _write_temp(target: Path, write: Callable[[IO[bytes]], None]) -> str:
     return tmp_name
 
 
+def _writer(data: bytes) -> Callable[[IO[bytes]], int]:
+    return lambda fh: fh.write(data)
+
+
 def _save_error(target: Path, exc: OSError) -> SaveError:
     return SaveError(f"Could not save {target.name}: {exc.strerror or exc}. "
                      "The previous version is unchanged.")
@@ -90,11 +96,11 @@ def _discard(tmp_name: str) -> None:
         pass
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     atomic_write(path, lambda fh: fh.write(data))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

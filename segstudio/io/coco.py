@@ -23,7 +23,8 @@ Conventions (see docs/export.md):
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def counts_to_string(counts: Sequence[int]) -> str:
     return "".join(out)
 
 
-def string_to_counts(s: str | bytes) -> list[int]:
+def string_to_counts(s: str | bytes | bytearray) -> list[int]:
     """pycocotools' rleFrString: expand the ASCII form back to run lengths."""
     if isinstance(s, (bytes, bytearray)):
         s = s.decode("ascii")
@@ -247,7 +248,7 @@ def image_annotations(mask: np.ndarray, image_id: int, first_id: int,
     """COCO annotations for one mask: one per component per class, ids from ``first_id``.
     With ``confidence`` (uint8 H x W, 255 = certain) each gets a ``score``: the mean
     confidence of its pixels in 0..1."""
-    anns = []
+    anns: list[dict[str, Any]] = []
     for c, rle, area, bbox, pixels in components(mask, num_classes):
         ann = {"id": first_id + len(anns), "image_id": image_id, "category_id": c + 1,
                "segmentation": rle, "area": area, "bbox": bbox, "iscrowd": 0}

@@ -3,7 +3,7 @@ the window) for the mask and model exporters."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from segstudio.errors import ConfigError
 

@@ -12,10 +12,14 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from segstudio.errors import ImageReadError
+
+if TYPE_CHECKING:  # Pillow is imported when an image is read
+    from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 # 300 megapixels admits a 16384 x 16384 scan; above that an RGB image alone needs > 1 GB.
@@ -37,11 +41,11 @@ class LoadedImage:
         return int(self.data.shape[1])
 
 
-def is_image_file(path: str | os.PathLike) -> bool:
+def is_image_file(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode an image file, or raise ImageReadError with a message for the user."""
     p = Path(path)
     try:
@@ -67,7 +71,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError(f"{p.name}: not a readable image ({_short(exc)}).") from None
 
 
-def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(height, width) of the image ``read_image`` would return (EXIF orientation applied),
     from the header alone; None when the header cannot be read."""
     try:
@@ -141,11 +145,11 @@ def _read_pillow(p: Path, max_pixels: int) -> LoadedImage:
             if frames > 1 and im.format not in ("GIF", "WEBP", "PNG"):
                 note = f"first of {frames} pages shown"
             im.load()
-            im = ImageOps.exif_transpose(im) or im
-            return LoadedImage(_pil_to_array(im, p.name), note)
+            upright = ImageOps.exif_transpose(im) or im
+            return LoadedImage(_pil_to_array(upright, p.name), note)
 
 
-def _pil_to_array(im, name: str) -> np.ndarray:
+def _pil_to_array(im: Image.Image, name: str) -> np.ndarray:
     mode = im.mode
     if mode == "1":
         return np.asarray(im.convert("L"))

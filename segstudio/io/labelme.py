@@ -50,7 +50,7 @@ class LabelmeFile:
     skipped: list[str] = field(default_factory=list)   # "label (type): reason"
 
 
-def read_labelme(path: str | os.PathLike) -> LabelmeFile:
+def read_labelme(path: str | os.PathLike[str]) -> LabelmeFile:
     """Parse a labelme JSON file. Raises MaskError if it is not one; individual shapes that are
     malformed or enclose no area are listed in ``skipped``."""
     p = Path(path)

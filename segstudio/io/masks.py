@@ -33,12 +33,12 @@ def encode_mask_png(mask: np.ndarray, classes: list[ClassInfo], compress_level: 
     return buf.getvalue()
 
 
-def write_mask(path: str | os.PathLike, mask: np.ndarray, classes: list[ClassInfo]) -> None:
+def write_mask(path: str | os.PathLike[str], mask: np.ndarray, classes: list[ClassInfo]) -> None:
     """Write an indexed PNG atomically (old file intact on any failure)."""
     atomic_write_bytes(path, encode_mask_png(mask, classes))
 
 
-def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None,
+def read_mask(path: str | os.PathLike[str], shape: tuple[int, int] | None = None,
               num_classes: int | None = None) -> np.ndarray:
     """Read an index mask. Raises MaskError for unreadable files, a size that does not match the
     image, or values that are neither a class index nor 255."""
@@ -64,7 +64,8 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None,
         what = "the file is empty" if size == 0 else "not an image file"
         raise MaskError(f"{p.name}: not a readable mask ({what}).") from None
     except Exception as exc:
-        raise MaskError(f"{p.name}: not a readable mask ({str(exc)[:120] or type(exc).__name__}).") from None
+        why = str(exc)[:120] or type(exc).__name__
+        raise MaskError(f"{p.name}: not a readable mask ({why}).") from None
     if a.dtype != np.uint8:
         if a.max(initial=0) > 255 or a.min(initial=0) < 0:
             raise MaskError(f"{p.name}: mask values beyond 255.")

@@ -5,12 +5,24 @@ conventions, deep supervision and the parameter table against the papers.
 """
 
 from segstudio.models.base import (
-    ABSENT_LOGIT, CGM_MODES, DeepOutputs, SegmentationModel, apply_cgm, average_heads)
+    ABSENT_LOGIT,
+    CGM_MODES,
+    DeepOutputs,
+    SegmentationModel,
+    apply_cgm,
+    average_heads,
+)
 from segstudio.models.complexity import LayerCall, count_flops, count_parameters, trace_layers
 from segstudio.models.padding import crop_to, pad_to_multiple
 from segstudio.models.registry import (
-    PAPER_CONFIGS, ModelInfo, OptionSpec, available_models, create_model, model_info,
-    paper_model)
+    PAPER_CONFIGS,
+    ModelInfo,
+    OptionSpec,
+    available_models,
+    create_model,
+    model_info,
+    paper_model,
+)
 from segstudio.models.unet import UNet
 from segstudio.models.unet3p import UNet3Plus
 from segstudio.models.unetpp import UNetPlusPlus

@@ -9,8 +9,8 @@ counted (they are a few percent of the total). "GFLOPs" in papers are often 2 x 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -5,15 +5,15 @@ Encoder X(i,0) = DoubleConv(maxpool(X(i-1,0))); decoder D(i) = DoubleConv([X(i,0
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from segstudio.errors import ConfigError
 from segstudio.models.base import DeepOutputs, SegmentationModel, check_common, resolve_filters
 from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
 from segstudio.models.padding import crop_to
-from segstudio.errors import ConfigError
 
 
 class UNet(SegmentationModel):

@@ -13,7 +13,7 @@ presence logit per output channel, trained with its own loss and used to gate th
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,14 @@ from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.base import (
-    CGM_MODES, DeepOutputs, SegmentationModel, apply_cgm, check_common, check_ds_weights,
-    resolve_filters)
+    CGM_MODES,
+    DeepOutputs,
+    SegmentationModel,
+    apply_cgm,
+    check_common,
+    check_ds_weights,
+    resolve_filters,
+)
 from segstudio.models.blocks import ConvNormAct, DoubleConv, init_weights
 from segstudio.models.padding import crop_to
 

@@ -9,15 +9,20 @@ fewer operations, not the full net with some outputs thrown away.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.base import (
-    DeepOutputs, SegmentationModel, average_heads, check_common, check_ds_weights,
-    resolve_filters)
+    DeepOutputs,
+    SegmentationModel,
+    average_heads,
+    check_common,
+    check_ds_weights,
+    resolve_filters,
+)
 from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
 from segstudio.models.padding import crop_to
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
-from segstudio.training.data import Normalisation, Sample
+from segstudio.inference.preprocess import Normalisation
+from segstudio.training.data import Sample
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class PatchSampler:
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """n x C x P x P float32 images and n x P x P int64 targets (255 = ignore)."""
-        xs, ys = zip(*(self.one() for _ in range(n)))
+        xs, ys = zip(*(self.one() for _ in range(n)), strict=False)
         return np.stack(xs), np.stack(ys).astype(np.int64)
 
     def one(self) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ Weights come from the whole training set, not per batch, so they do not jump bet
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

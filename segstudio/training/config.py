@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from segstudio.errors import ConfigError
 from segstudio.training.augment import AugmentConfig
@@ -68,7 +69,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    def from_json(cls, d: Mapping[str, Any]) -> TrainConfig:
         unknown = unknown_fields(d, cls)
         if unknown:
             raise ConfigError(f"Unknown training option(s): {', '.join(unknown)}.")

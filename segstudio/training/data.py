@@ -8,16 +8,17 @@ labelled pixels so that a few strokes on a large image are still seen every epoc
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
-from segstudio.core.project import ImageEntry, Project
 from segstudio.errors import ConfigError, SegStudioError
+from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.io.images import read_image
 from segstudio.io.masks import read_mask
+from segstudio.project.project import ImageEntry, Project
 
 MAX_CENTRES = 20_000  # labelled pixel coordinates kept per image for patch sampling
 
@@ -34,27 +35,6 @@ class Sample:
         return int(np.count_nonzero(self.mask != UNLABELLED))
 
 
-@dataclass(frozen=True)
-class Normalisation:
-    """Per-channel mean and std of the training images, in raw pixel units."""
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """H x W x C (any dtype) -> C x H x W float32."""
-        x = image.astype(np.float32)
-        m = np.asarray(self.mean, np.float32)
-        s = np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(((x - m) / s).transpose(2, 0, 1))
-
-    def to_json(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Normalisation":
-        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
-
-
 @dataclass
 class TrainingData:
     train: list[Sample]
@@ -64,20 +44,6 @@ class TrainingData:
     norm: Normalisation
     notes: list[str] = field(default_factory=list)
     val_is_train: bool = False
-
-
-def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """Bring any decoded image to H x W x channels (1 = grey, 3 = colour); alpha is dropped."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.shape[2] == 4:
-        image = image[:, :, :3]
-    if channels == 1 and image.shape[2] == 3:
-        # Luminance, kept in the source dtype's range.
-        image = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
-    elif channels == 3 and image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return image
 
 
 def _centres(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -15,24 +15,35 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from segstudio.core.project import Project
 from segstudio.errors import SegStudioError
+from segstudio.inference.devices import (
+    cpu_threads_for_training,
+    describe,
+    free_memory,
+    is_out_of_memory,
+    resolve_device,
+)
 from segstudio.io.atomic import SaveError, atomic_write_text
+from segstudio.project.project import Project
 from segstudio.training.augment import PatchSampler
 from segstudio.training.config import TrainConfig
 from segstudio.training.data import Sample, TrainingData, load_training_data
-from segstudio.training.devices import (cpu_threads_for_training, describe, free_memory,
-                                        is_out_of_memory, resolve_device)
-from segstudio.training.events import (CheckpointSaved, EpochReport, IterationReport, Notice,
-                                       RunFinished, RunStarted)
+from segstudio.training.events import (
+    CheckpointSaved,
+    EpochReport,
+    IterationReport,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
 from segstudio.training.prefetch import BatchPrefetcher
 
 Event = RunStarted | IterationReport | EpochReport | CheckpointSaved | Notice | RunFinished
@@ -118,9 +129,13 @@ def train(project: Project, config: TrainConfig, control: TrainControl | None = 
 def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
            fault_hook: Callable[[int], None] | None, t0: float,
            cleanup: ExitStack) -> Iterator[Event]:
+    from segstudio.inference.checkpoints import (
+        load_checkpoint,
+        load_optimizer_state,
+        read_meta,
+        save_checkpoint,
+    )
     from segstudio.models import create_model
-    from segstudio.training.checkpoints import (load_checkpoint, load_optimizer_state,
-                                                read_meta, save_checkpoint)
     from segstudio.training.class_stats import count_labelled_pixels
     from segstudio.training.losses import build_loss, model_loss
 
@@ -232,7 +247,7 @@ def _train(project: Project, cfg: TrainConfig, control: TrainControl, gui: bool,
                 iter_times[-1] += last_read - t_read
                 window = sum(p.seconds for p in pending)
                 images = sum(p.batch for p in pending)
-                for p, loss_v in zip(pending, values):
+                for p, loss_v in zip(pending, values, strict=False):
                     if not math.isfinite(loss_v):
                         reason, message = "failed", _nan_message(p.epoch, p.iteration, best_path)
                         break
@@ -408,8 +423,8 @@ def _auto_iterations(train: list[Sample], patch: int, batch: int) -> int:
 @torch.no_grad()
 def _validate(model, data: TrainingData, loss_fn, device: torch.device, cfg: TrainConfig,
               epoch: int, train_loss: float, amp: bool) -> EpochReport:
-    from segstudio.training.inference import predict_heads, predict_probabilities
-    from segstudio.training.metrics import ConfusionMatrix
+    from segstudio.core.metrics import ConfusionMatrix
+    from segstudio.inference.tiling import predict_heads, predict_probabilities
 
     model.eval()
     K = data.num_classes

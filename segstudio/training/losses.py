@@ -11,8 +11,9 @@ Conventions (see docs/models.md for the formulas):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,12 @@ from torch import Tensor, nn
 from segstudio.errors import ConfigError, MaskError
 from segstudio.models.base import DeepOutputs
 from segstudio.training.class_stats import (
-    WEIGHT_MODES, auto_alpha, class_weights, mask_value_count, pos_weight)
+    WEIGHT_MODES,
+    auto_alpha,
+    class_weights,
+    mask_value_count,
+    pos_weight,
+)
 
 IGNORE = 255
 LOSS_NAMES = ("ce", "weighted_ce", "focal", "dice", "focal+dice", "ce+dice")
@@ -55,7 +61,7 @@ class LossConfig:
     smooth: float = 1.0
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LossConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> LossConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -233,7 +239,7 @@ class WeightedSum(nn.Module):
         self.terms = nn.ModuleList([t for _, t in terms])
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sum(w * t(logits, target) for w, t in zip(self.weights, self.terms))
+        return sum(w * t(logits, target) for w, t in zip(self.weights, self.terms, strict=False))
 
 
 # ---------------------------------------------------------------------------- factory
@@ -322,7 +328,7 @@ def deep_supervision_loss(outputs: Sequence[Tensor], target: Tensor, loss_fn: nn
     w = [1.0] * len(outputs) if weights is None else [float(v) for v in weights]
     if len(w) != len(outputs) or sum(w) <= 0:
         raise ConfigError(f"Need {len(outputs)} head weights with a positive sum, got {w}.")
-    return sum(wi * loss_fn(o, target) for wi, o in zip(w, outputs) if wi != 0) / sum(w)
+    return sum(wi * loss_fn(o, target) for wi, o in zip(w, outputs, strict=False) if wi != 0) / sum(w)
 
 
 def presence_targets(target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:

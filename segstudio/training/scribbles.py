@@ -45,7 +45,7 @@ def skeleton(labels: np.ndarray) -> np.ndarray:
     while True:
         changed = False
         for sub in (0, 1):
-            p = [_shift(alive, dy, dx, False) & s for (dy, dx), s in zip(_NEIGHBOURS, same)]
+            p = [_shift(alive, dy, dx, False) & s for (dy, dx), s in zip(_NEIGHBOURS, same, strict=False)]
             b = sum(v.astype(np.uint8) for v in p)
             a = sum((~p[i] & p[(i + 1) % 8]).astype(np.uint8) for i in range(8))
             p2, p4, p6, p8 = p[0], p[2], p[4], p[6]

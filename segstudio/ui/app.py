@@ -11,7 +11,9 @@ from segstudio import APP_NAME, __version__
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(
+        argv if argv is not None else sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
@@ -24,7 +26,7 @@ def open_initial(window, path: str | None) -> None:
         window.open_path(path)
         return
     from segstudio.errors import SegStudioError
-    from segstudio.resources.demo_project import ensure_demo
+    from segstudio.project.demo import ensure_demo
     from segstudio.ui.settings import default_demo_dir
 
     window.statusBar().showMessage("Preparing the demo project…")
@@ -47,7 +49,13 @@ def run_gui(path: str | None = None) -> int:
     from segstudio.ui.preload import preload_torch
 
     QTimer.singleShot(1500, preload_torch)
-    return app.exec()
+    code = app.exec()
+    # Every worker has ended in the window's closeEvent; a window closed some other way (the
+    # session ends) gets the same here, before Python finalises.
+    from segstudio.ui.tasks import shutdown_all
+
+    shutdown_all()
+    return int(code)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from segstudio.core.project import Project
 from segstudio.errors import SegStudioError
+from segstudio.project.project import Project
 
 
 def color_icon(color: str, size: int = 14) -> QIcon:
@@ -32,7 +39,9 @@ class ClassPanel(QWidget):
         super().__init__(parent)
         self.project: Project | None = None
         self.list = QListWidget()
-        self.list.setEditTriggers(QListWidget.DoubleClicked | QListWidget.EditKeyPressed)
+        self.list.setEditTriggers(
+            QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed
+        )
         self.list.currentRowChanged.connect(self._on_row)
         self.list.itemChanged.connect(self._on_item_changed)
         self.add_button = QPushButton("Add")
@@ -67,7 +76,7 @@ class ClassPanel(QWidget):
         if self.project:
             for i, c in enumerate(self.project.classes):
                 item = QListWidgetItem(color_icon(c.color), c.name)
-                item.setFlags(item.flags() | Qt.ItemIsEditable)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(f"Class {i} · key {i + 1}" if i < 9 else f"Class {i}")
                 self.list.addItem(item)
             if self.list.count():

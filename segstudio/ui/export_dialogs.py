@@ -6,9 +6,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
-                               QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
-                               QRadioButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
+)
 
 
 def _folder_row(edit: QLineEdit, parent: QWidget,
@@ -35,7 +47,9 @@ def _folder_row(edit: QLineEdit, parent: QWidget,
 
 
 def _buttons(dialog: QDialog) -> QDialogButtonBox:
-    b = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+    b = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+    )
     b.accepted.connect(dialog.accept)
     b.rejected.connect(dialog.reject)
     return b
@@ -94,20 +108,20 @@ class ExportModelDialog(QDialog):
         self.onnx = QCheckBox("ONNX (any height and width)")
         for b in (self.safetensors, self.torchscript, self.onnx):
             b.setChecked(True)
-        self.depth = QSpinBox()
+        self.depth_spin = QSpinBox()
         if depths:
-            self.depth.setRange(min(depths), max(depths))
-            self.depth.setValue(depth if depth in depths else max(depths))
-            self.depth.setPrefix("L")
+            self.depth_spin.setRange(min(depths), max(depths))
+            self.depth_spin.setValue(depth if depth in depths else max(depths))
+            self.depth_spin.setPrefix("L")
         else:
-            self.depth.setEnabled(False)
-            self.depth.setSpecialValueText("full network")
+            self.depth_spin.setEnabled(False)
+            self.depth_spin.setSpecialValueText("full network")
         self.folder = QLineEdit(str(exports_dir / f"model-{_stamp()}"))
         form = QFormLayout(self)
         form.addRow("Formats", self.safetensors)
         form.addRow("", self.torchscript)
         form.addRow("", self.onnx)
-        form.addRow("U-Net++ depth", self.depth)
+        form.addRow("U-Net++ depth", self.depth_spin)
         form.addRow("Into folder", _folder_row(self.folder, self))
         form.addRow(_buttons(self))
 
@@ -117,7 +131,7 @@ class ExportModelDialog(QDialog):
                 if b.isChecked()]
 
     def chosen_depth(self) -> int | None:
-        return self.depth.value() if self.depth.isEnabled() else None
+        return self.depth_spin.value() if self.depth_spin.isEnabled() else None
 
 
 class ImportMasksDialog(QDialog):

@@ -7,19 +7,35 @@ tool tip; the rest of the project works as usual.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QListView, QStyle, QStyledItemDelegate,
-                               QStyleOptionViewItem, QWidget)
+from typing import Any
 
-from segstudio.core.project import Project
-from segstudio.ui.workers import ThumbnailLoader
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from segstudio.project.project import Project
+from segstudio.ui.loaders import ThumbnailLoader
 
 THUMB = 56
-ImageIdRole = Qt.UserRole + 1
-LabelledRole = Qt.UserRole + 2
-ErrorRole = Qt.UserRole + 3
-SplitRole = Qt.UserRole + 4
+ImageIdRole = Qt.ItemDataRole.UserRole + 1
+LabelledRole = Qt.ItemDataRole.UserRole + 2
+ErrorRole = Qt.ItemDataRole.UserRole + 3
+SplitRole = Qt.ItemDataRole.UserRole + 4
 
 
 class ImageListModel(QAbstractListModel):
@@ -47,14 +63,16 @@ class ImageListModel(QAbstractListModel):
         self.beginResetModel()
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()  # noqa: B008
+                 ) -> int:
         return 0 if parent.isValid() or self.project is None else len(self.project.images)
 
-    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or self.project is None or index.row() >= len(self.project.images):
             return None
         e = self.project.images[index.row()]
-        if role == Qt.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole:
             return e.id
         if role == ImageIdRole:
             return e.id
@@ -64,11 +82,11 @@ class ImageListModel(QAbstractListModel):
             return e.split
         if role == ErrorRole:
             return self.errors.get(e.id)
-        if role == Qt.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:
             err = self.errors.get(e.id)
             path = self.project.image_path(e)
             return f"{path}\n{err}" if err else f"{path}\n{e.labelled:.1%} labelled · {e.split}"
-        if role == Qt.DecorationRole:
+        if role == Qt.ItemDataRole.DecorationRole:
             pm = self._thumbs.get(e.id)
             if pm is None and e.id not in self.errors:
                 self.loader.request(e.id, self.project.image_path(e))
@@ -108,28 +126,30 @@ class ImageListModel(QAbstractListModel):
 class ImageItemDelegate(QStyledItemDelegate):
     """Thumbnail, name, split and a thin label-progress bar; a red badge on unreadable files."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(200, THUMB + 8)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         painter.save()
         r = option.rect
-        if option.state & QStyle.State_Selected:
+        if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(r, option.palette.highlight())
             text_color = option.palette.highlightedText().color()
         else:
             text_color = option.palette.text().color()
         thumb_rect = QRect(r.left() + 4, r.top() + 4, THUMB, THUMB)
-        pm = index.data(Qt.DecorationRole)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
         error = index.data(ErrorRole)
         painter.fillRect(thumb_rect, QColor(40, 40, 40))
         if pm is not None:
-            s = pm.size().scaled(thumb_rect.size(), Qt.KeepAspectRatio)
+            s = pm.size().scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, s.width(), s.height())
             target.moveCenter(thumb_rect.center())
             painter.drawPixmap(target, pm)
         if error:
-            painter.setPen(Qt.NoPen)
+            painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(200, 40, 40))
             badge = QRect(thumb_rect.right() - 20, thumb_rect.top() + 2, 18, 18)
             painter.drawEllipse(badge)
@@ -137,35 +157,49 @@ class ImageItemDelegate(QStyledItemDelegate):
             f = painter.font()
             f.setBold(True)
             painter.setFont(f)
-            painter.drawText(badge, Qt.AlignCenter, "!")
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
         x = thumb_rect.right() + 8
         text_rect = QRect(x, r.top() + 4, r.right() - x - 4, 20)
         f = option.font
         painter.setFont(f)
         painter.setPen(text_color)
-        name = option.fontMetrics.elidedText(str(index.data(Qt.DisplayRole)), Qt.ElideMiddle,
-                                             text_rect.width())
-        painter.drawText(text_rect, Qt.AlignLeft | Qt.AlignVCenter, name)
+        name = option.fontMetrics.elidedText(
+            str(index.data(Qt.ItemDataRole.DisplayRole)),
+            Qt.TextElideMode.ElideMiddle,
+            text_rect.width(),
+        )
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name
+        )
         sub = QRect(x, r.top() + 24, text_rect.width(), 16)
         small = QColor(text_color)
         small.setAlpha(170)
         painter.setPen(small)
         if error:
-            painter.setPen(QColor(200, 40, 40) if not option.state & QStyle.State_Selected else text_color)
-            painter.drawText(sub, Qt.AlignLeft | Qt.AlignVCenter, "cannot be read")
+            painter.setPen(
+                QColor(200, 40, 40)
+                if not option.state & QStyle.StateFlag.State_Selected
+                else text_color
+            )
+            painter.drawText(
+                sub, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "cannot be read"
+            )
         else:
             frac = float(index.data(LabelledRole) or 0.0)
             split = index.data(SplitRole)
-            painter.drawText(sub, Qt.AlignLeft | Qt.AlignVCenter,
+            painter.drawText(sub, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              f"{_pct(frac)} labelled" + ("" if split == "auto" else f" · {split}"))
             bar = QRect(x, r.top() + 44, min(120, text_rect.width()), 5)
-            painter.setPen(Qt.NoPen)
+            painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(128, 128, 128, 80))
             painter.drawRect(bar)
             if frac > 0:
                 painter.setBrush(QColor(0, 158, 115))
-                painter.drawRect(QRect(bar.left(), bar.top(), max(1, int(bar.width() * min(frac, 1))),
-                                       bar.height()))
+                painter.drawRect(
+                    QRect(
+                        bar.left(), bar.top(), max(1, int(bar.width() * min(frac, 1))), bar.height()
+                    )
+                )
         painter.restore()
 
 
@@ -185,7 +219,7 @@ class ImageListView(QListView):
         self.list_model = ImageListModel(self)
         self.setModel(self.list_model)
         self.setItemDelegate(ImageItemDelegate(self))
-        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setUniformItemSizes(True)
         self.setMinimumWidth(200)
         self.selectionModel().currentChanged.connect(self._on_current)

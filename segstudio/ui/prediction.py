@@ -1,36 +1,40 @@
-"""Predictions in the background: the current image (stale results dropped) and all images
-(with progress, cancellable). The model is loaded in the worker and kept while its file is
-unchanged; results come back as queued signals to this GUI-thread object."""
+"""Predictions in the window: the current image (stale results dropped), all images (with
+progress, cancellable), the prediction or confidence layer on the canvas, and accepting a
+prediction into the mask as one undo step.
+
+Work runs in TaskRunner jobs; the model is loaded in the worker and kept while its file is
+unchanged. Every result carries the model and depth it was made with, and the session keeps it
+only if those are still current: a prediction of another project's model, or of an older
+model, never reaches a mask.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from segstudio.core.classes import ClassInfo
+from segstudio.ui.tasks import Task, TaskRunner
 
-
-class _Relay(QObject):
-    done = Signal(int, str, object)        # ticket, image id, Prediction
-    failed = Signal(int, str, str)         # ticket, image id, message
-    progress = Signal(int, int, int)       # ticket, done, total
-    all_done = Signal(int, int, int, str)  # ticket, ok, failed, folder
+if TYPE_CHECKING:
+    from segstudio.ui.main_window import MainWindow
+    from segstudio.ui.session import ProjectSession
 
 
-class _Cache:
+class PredictorCache:
     """One loaded Predictor, reloaded when the checkpoint path or its mtime changes."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.key: tuple | None = None
-        self.predictor = None
+        self.predictor: Any = None
 
-    def get(self, path: str, device: str):
-        from segstudio.training.predict import Predictor
+    def get(self, path: str, device: str = "auto") -> Any:
+        from segstudio.inference.predictor import Predictor
 
         key = (path, os.path.getmtime(Path(path).with_suffix(".json")), device)
         with self.lock:
@@ -40,130 +44,165 @@ class _Cache:
             return self.predictor
 
 
-class _PredictOne(QRunnable):
-    def __init__(self, svc: "PredictionService", ticket: int, image_id: str, image: np.ndarray,
-                 checkpoint: str, depth: int | None):
-        super().__init__()
-        self.svc, self.ticket, self.image_id, self.image = svc, ticket, image_id, image
-        self.checkpoint, self.depth = checkpoint, depth
-
-    def run(self) -> None:
-        try:
-            predictor = self.svc._cache.get(self.checkpoint, self.svc.device)
-            pred = predictor.predict(self.image, self.depth,
-                                     progress=lambda f: self.ticket == self.svc._ticket)
-        except InterruptedError:
-            return
-        except Exception as exc:
-            self.svc._relay.failed.emit(self.ticket, self.image_id, _message(exc))
-            return
-        self.svc._relay.done.emit(self.ticket, self.image_id, pred)
-
-
-class _PredictAll(QRunnable):
-    def __init__(self, svc: "PredictionService", ticket: int, items: list[tuple[str, Path]],
-                 checkpoint: str, depth: int | None, folder: Path, classes: list[ClassInfo]):
-        super().__init__()
-        self.svc, self.ticket, self.items = svc, ticket, items
-        self.checkpoint, self.depth, self.folder, self.classes = checkpoint, depth, folder, classes
-
-    def run(self) -> None:
-        from segstudio.io.images import read_image
-        from segstudio.io.masks import write_mask
-
-        ok = bad = 0
-        try:
-            predictor = self.svc._cache.get(self.checkpoint, self.svc.device)
-        except Exception as exc:
-            self.svc._relay.failed.emit(self.ticket, "", _message(exc))
-            self.svc._relay.all_done.emit(self.ticket, 0, len(self.items), str(self.folder))
-            return
-        for i, (image_id, path) in enumerate(self.items):
-            if self.ticket != self.svc._all_ticket:
-                break
-            try:
-                pred = predictor.predict(read_image(path).data, self.depth)
-                write_mask(self.folder / f"{image_id}.png", pred.labels, self.classes)
-                ok += 1
-            except Exception as exc:
-                bad += 1
-                self.svc._relay.failed.emit(self.ticket, image_id, _message(exc))
-            self.svc._relay.progress.emit(self.ticket, i + 1, len(self.items))
-        self.svc._relay.all_done.emit(self.ticket, ok, bad, str(self.folder))
-
-
-def _message(exc: BaseException) -> str:
-    from segstudio.errors import SegStudioError
-
-    if isinstance(exc, SegStudioError):
-        return str(exc)
-    return f"Prediction failed: {type(exc).__name__}: {exc}"
-
-
-class PredictionService(QObject):
+class PredictionController(QObject):
     predicted = Signal(str, object)        # image id, Prediction
     failed = Signal(str, str)              # image id ("" = the model), message
     all_progress = Signal(int, int)        # done, total
     all_finished = Signal(int, int, str)   # ok, failed, folder
 
-    def __init__(self, parent: QObject | None = None, device: str = "auto") -> None:
-        super().__init__(parent)
-        self.device = device
-        self._cache = _Cache()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._all_pool = QThreadPool(self)
-        self._all_pool.setMaxThreadCount(1)
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._on_done)
-        self._relay.failed.connect(self._on_failed)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.all_done.connect(self._on_all_done)
-        self._ticket = 0
-        self._all_ticket = 0
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.device = "auto"
+        self.cache = PredictorCache()
+        self._one = TaskRunner("prediction", parent=self)
+        self._all = TaskRunner("predict all", parent=self)
 
     @property
-    def busy_all(self) -> bool:
-        return self._all_pool.activeThreadCount() > 0
+    def session(self) -> ProjectSession | None:
+        return self.window.session
 
-    def predict(self, image_id: str, image: np.ndarray, checkpoint: str,
-                depth: int | None = None) -> None:
-        """Predict one image; an earlier request still running is cancelled."""
-        self._ticket += 1
-        self._pool.clear()
-        self._pool.start(_PredictOne(self, self._ticket, image_id, image, checkpoint, depth))
-
-    def predict_all(self, items: list[tuple[str, Path]], checkpoint: str, depth: int | None,
-                    folder: Path, classes: list[ClassInfo]) -> None:
-        self._all_ticket += 1
-        folder.mkdir(parents=True, exist_ok=True)
-        self._all_pool.start(_PredictAll(self, self._all_ticket, items, checkpoint, depth,
-                                         folder, list(classes)))
-
-    def cancel_all(self) -> None:
-        self._all_ticket += 1
+    def reset(self) -> None:
+        """Another project (or model) comes: whatever runs now is for the old one."""
+        self._one.cancel()
+        self._all.cancel()
 
     def wait(self, msecs: int = 60000) -> bool:
-        return self._pool.waitForDone(msecs) and self._all_pool.waitForDone(msecs)
+        return self._one.wait(msecs) and self._all.wait(msecs)
 
-    @Slot(int, str, object)
-    def _on_done(self, ticket: int, image_id: str, pred) -> None:
-        if ticket == self._ticket:
-            self.predicted.emit(image_id, pred)
+    # ------------------------------------------------------------ current image
+    def predict_current(self) -> bool:
+        s = self.session
+        if s is None or s.checkpoint is None or s.current_image is None \
+                or s.current_image_id is None:
+            return False
+        image_id, image, ckpt, depth = s.current_image_id, s.current_image, s.checkpoint, s.depth
+        cache, device = self.cache, self.device
 
-    @Slot(int, str, str)
-    def _on_failed(self, ticket: int, image_id: str, message: str) -> None:
-        if ticket in (self._ticket, self._all_ticket):
+        def job(task: Task) -> Any:
+            predictor = cache.get(ckpt, device)
+            return predictor.predict(image, depth, progress=lambda f: not task.cancelled)
+
+        self.window.statusBar().showMessage(f"Predicting {image_id}…")
+        self._one.submit(job, replace="current",
+                         on_done=lambda pred: self._on_predicted(s, image_id, pred, ckpt, depth),
+                         on_error=lambda m: self._on_failed(s, image_id, m))
+        return True
+
+    def _on_predicted(self, session: ProjectSession, image_id: str, pred: Any, ckpt: str,
+                      depth: int | None) -> None:
+        if session is not self.session or not session.add_prediction(image_id, pred, ckpt,
+                                                                     depth):
+            return
+        if image_id == session.current_image_id:
+            self.show_layer()
+            mean_conf = float(pred.confidence.mean()) / 255
+            self.window.statusBar().showMessage(
+                f"Prediction ready (mean confidence {mean_conf:.0%}).", 5000)
+        self.window.update_actions()
+        self.predicted.emit(image_id, pred)
+
+    def _on_failed(self, session: ProjectSession, image_id: str, message: str) -> None:
+        if session is self.session:
+            self.window.show_error(message)
             self.failed.emit(image_id, message)
 
-    @Slot(int, int, int)
-    def _on_progress(self, ticket: int, done: int, total: int) -> None:
-        if ticket == self._all_ticket:
-            self.all_progress.emit(done, total)
+    # ----------------------------------------------------------------- layer
+    def show_layer(self) -> None:
+        """Put the current image's prediction (classes, or confidence) on the canvas."""
+        s, canvas = self.session, self.window.canvas
+        pred = s.prediction(s.current_image_id) if s is not None else None
+        mask = canvas.current_mask()
+        if s is None or s.current_image_id is None or pred is None or mask is None \
+                or pred.labels.shape != mask.shape:
+            return
+        confidence = self.window.commands["show_confidence"].isChecked()
+        canvas.prediction_layer.set_confidence_mode(confidence)
+        canvas.set_prediction(s.current_image_id, pred.confidence if confidence
+                              else pred.labels)
+        canvas.set_prediction_visible(canvas.commands["show_prediction"].isChecked())
 
-    @Slot(int, int, int, str)
-    def _on_all_done(self, ticket: int, ok: int, bad: int, folder: str) -> None:
+    # ---------------------------------------------------------------- accept
+    def accept(self, mode: str = "unlabelled") -> bool:
+        """Copy the current prediction into the mask as one undo step."""
+        from segstudio.core.accept import plan_accept
+
+        s, canvas = self.session, self.window.canvas
+        pred = s.prediction(s.current_image_id) if s is not None else None
+        mask = canvas.current_mask()
+        if pred is None or mask is None or pred.labels.shape != mask.shape:
+            return False
+        plan = plan_accept(mask, pred.labels, mode)
+        if plan is None:
+            self.window.statusBar().showMessage("The prediction adds nothing here.", 4000)
+            return False
+        rect, block = plan
+        before = mask[rect.y0:rect.y1, rect.x0:rect.x1]
+        changed = int(np.count_nonzero(before != block))
+        canvas.apply_block(rect, block)
+        where = "unlabelled pixels" if mode == "unlabelled" else "pixels"
+        self.window.statusBar().showMessage(
+            f"Accepted the prediction into {changed:,} {where} (Ctrl+Z undoes it).", 6000)
+        return True
+
+    # ------------------------------------------------------------ all images
+    def predict_all(self) -> bool:
+        s = self.session
+        if s is None or s.checkpoint is None:
+            return False
+        project = s.project
+        items = [(e.id, project.image_path(e)) for e in project.images]
+        folder = project.root / "predictions"
+        ckpt, depth, classes = s.checkpoint, s.depth, list(project.classes)
+        cache, device = self.cache, self.device
+
+        def job(task: Task) -> tuple[int, int]:
+            from segstudio.inference.predict_many import predict_many
+            from segstudio.io.masks import write_mask
+
+            predictor = cache.get(ckpt, device)
+            summary = predict_many(
+                predictor, items, lambda name, _path, pred: write_mask(
+                    folder / f"{name}.png", pred.labels, classes),
+                depth=depth, progress=lambda d, t: task.report((d, t)),
+                cancelled=lambda: task.cancelled)
+            for name, message in summary.failed:
+                task.report((name, message))
+            return len(summary.written), len(summary.failed)
+
+        def report(value: tuple) -> None:
+            if isinstance(value[0], int):
+                self._on_all_progress(*value)
+            else:
+                self.failed.emit(*value)
+                self.window.show_error(value[1])
+
+        self.window.training_panel.show_progress(0.0, None, f"Predicting {len(items)} images…")
+        self._all.submit(job, replace="all", on_report=report,
+                         on_done=lambda r: self._on_all_finished(s, r[0], r[1], str(folder)),
+                         on_error=lambda m: self._on_failed(s, "", m))
+        return True
+
+    def _on_all_progress(self, done: int, total: int) -> None:
+        self.window.training_panel.show_progress(done / max(total, 1), None,
+                                                 f"Predicted {done} of {total} images…")
+        self.all_progress.emit(done, total)
+
+    def _on_all_finished(self, session: ProjectSession, ok: int, bad: int, folder: str) -> None:
+        if session is not self.session:
+            return
+        text = f"Predicted {ok} image(s) into {folder}."
+        if bad:
+            text += f" {bad} could not be predicted (see the messages)."
+        self.window.training_panel.set_status(text)
+        self.window.statusBar().showMessage(text, 8000)
         self.all_finished.emit(ok, bad, folder)
+
+    def files(self) -> PredictionFiles:
+        """Predictions on disk (Predict All) and in memory, by image id, read lazily."""
+        s = self.session
+        assert s is not None
+        return PredictionFiles(s.project.root / "predictions", dict(s.predictions))
 
 
 class PredictionFiles(dict):
@@ -178,7 +217,7 @@ class PredictionFiles(dict):
                 if p.stem not in self:
                     dict.__setitem__(self, p.stem, None)
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
         if value is None:
             from segstudio.io.masks import read_mask
@@ -186,11 +225,11 @@ class PredictionFiles(dict):
             value = read_mask(self.folder / f"{key}.png")
         return value
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self else default
 
-    def items(self):
+    def items(self) -> Any:
         return ((k, self[k]) for k in self.keys())
 
-    def values(self):
+    def values(self) -> Any:
         return (self[k] for k in self.keys())

@@ -13,7 +13,7 @@ KEY_MAX_MP = "images/max_megapixels"
 def max_image_pixels() -> int:
     value = app_settings().value(KEY_MAX_MP, DEFAULT_MAX_PIXELS // 1_000_000)
     try:
-        mp = int(value)
+        mp = int(value)  # type: ignore[call-overload]  # QSettings values are untyped
     except (TypeError, ValueError):
         mp = DEFAULT_MAX_PIXELS // 1_000_000
     return max(1, mp) * 1_000_000
@@ -28,7 +28,9 @@ class PreferencesDialog(QDialog):
         note = QLabel("Larger images are refused with a message instead of exhausting memory. "
                       "An RGB image needs about 3 bytes per pixel, its mask 1 more.")
         note.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)

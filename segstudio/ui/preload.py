@@ -19,11 +19,11 @@ def _import_all() -> None:
         import torch  # noqa: F401
         import torch.optim  # noqa: F401
 
+        import segstudio.core.metrics  # noqa: F401
+        import segstudio.inference.checkpoints  # noqa: F401
         import segstudio.models  # noqa: F401
-        import segstudio.training.checkpoints  # noqa: F401
         import segstudio.training.loop  # noqa: F401
         import segstudio.training.losses  # noqa: F401
-        import segstudio.training.metrics  # noqa: F401
 
         _warm_up_step()
     except Exception:
@@ -60,7 +60,10 @@ def preload_torch() -> None:
     global _started
     if not _started:
         _started = True
-        threading.Thread(target=_import_all, name="segstudio-preload", daemon=True).start()
+        # Not a daemon: a daemon thread inside torch's C++ code when the interpreter exits is
+        # killed by pthread_exit, which aborts the process ("terminate called without an
+        # active exception"). Python joins this one before it finalises.
+        threading.Thread(target=_import_all, name="segstudio-preload", daemon=False).start()
 
 
 def wait_preloaded(timeout: float | None = None) -> bool:

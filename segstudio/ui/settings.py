@@ -17,7 +17,7 @@ MAX_RECENT = 10
 def app_settings() -> QSettings:
     path = os.environ.get("SEGSTUDIO_SETTINGS")
     if path:
-        return QSettings(path, QSettings.IniFormat)
+        return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("segstudio", "segstudio")
 
 
@@ -25,7 +25,7 @@ def recent_projects() -> list[str]:
     value = app_settings().value("recent_projects", [])
     if isinstance(value, str):  # QSettings returns a bare string for one-element lists
         value = [value]
-    return [str(v) for v in value or []]
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def add_recent_project(path: str | os.PathLike) -> list[str]:
@@ -40,7 +40,7 @@ def default_demo_dir() -> Path:
     env = os.environ.get("SEGSTUDIO_DEMO_DIR")
     if env:
         return Path(env)
-    base = QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
     if not base:
         base = str(Path.home() / ".segstudio")
     return Path(base) / "demo-project"

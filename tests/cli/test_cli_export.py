@@ -14,10 +14,10 @@ from PIL import Image
 
 from segstudio.cli import main
 from segstudio.core.classes import UNLABELLED, ClassInfo
-from segstudio.core.project import Project
+from segstudio.inference.checkpoints import save_checkpoint
+from segstudio.inference.predictor import Predictor
 from segstudio.models import create_model
-from segstudio.training.checkpoints import save_checkpoint
-from segstudio.training.predict import Predictor
+from segstudio.project.project import Project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -191,7 +191,8 @@ def test_export_model_cli(model_path, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "depth L2" in text and "onnx: largest logit difference" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.txt", "model.onnx", "model_info.json", "predict_onnx.py"]
+        "README.txt", "model.onnx", "model_info.json", "predict_common.py",
+        "predict_onnx.py"]
     unet = _checkpoint(tmp_path / "u", "unet")
     assert main(["export-model", str(unet), "--out", str(tmp_path / "x"), "--depth", "1"]) == 2
     (line,) = _one_line_errors(capsys.readouterr().err)

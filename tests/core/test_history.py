@@ -36,7 +36,8 @@ def random_edit(rng, mask, hist):
                     preserve, hook)
     else:  # a write straight into a box
         x0, y0 = int(rng.integers(w)), int(rng.integers(h))
-        r = Rect(x0, y0, min(w, x0 + int(rng.integers(1, 40))), min(h, y0 + int(rng.integers(1, 40))))
+        r = Rect(x0, y0, min(w, x0 + int(rng.integers(1, 40))),
+                 min(h, y0 + int(rng.integers(1, 40))))
         hook(r)
         mask[r.slices] = value
     return hist.end(mask)
@@ -143,7 +144,7 @@ def test_byte_bound_drops_oldest_steps():
         assert h.nbytes <= bound
     assert h.undo_steps == 3
     undone = 0
-    for i in range(3):
+    for _ in range(3):
         if h.undo(mask) is not None:
             undone += 1
         assert h.nbytes <= bound
@@ -224,4 +225,5 @@ def test_fingerprint_changes_with_content():
     f = mask_fingerprint(a)
     a[50, 50] = 1
     assert mask_fingerprint(a) != f
-    assert mask_fingerprint(np.zeros((50, 200), np.uint8)) != mask_fingerprint(np.zeros((200, 50), np.uint8))
+    assert (mask_fingerprint(np.zeros((50, 200), np.uint8))
+            != mask_fingerprint(np.zeros((200, 50), np.uint8)))

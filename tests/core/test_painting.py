@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segstudio.core.classes import UNLABELLED
 from segstudio.core import painting as P
+from segstudio.core.classes import UNLABELLED
 from segstudio.core.painting import Rect
 
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from segstudio.core.classes import UNLABELLED, ClassInfo
-from segstudio.core.project import Project
 from segstudio.io import coco
-from segstudio.io.mask_import import import_masks
+from segstudio.project.mask_import import import_masks
+from segstudio.project.project import Project
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 # pycocotools' own numpy-2 deprecation noise, not ours.
@@ -96,7 +96,7 @@ def _bfs_components(binary: np.ndarray) -> list[set[tuple[int, int]]]:
     seen = np.zeros_like(binary, bool)
     comps = []
     h, w = binary.shape
-    for y0, x0 in zip(*np.nonzero(binary)):
+    for y0, x0 in zip(*np.nonzero(binary), strict=False):
         if seen[y0, x0]:
             continue
         comp, queue = set(), deque([(y0, x0)])
@@ -127,7 +127,8 @@ def test_components_are_8_connected_and_exact():
             assert bbox == [int(v) for v in mask_utils.toBbox(rle)]
             x, y, bw, bh = bbox
             assert np.array_equal(pixels, sel[y:y + bh, x:x + bw])
-            got.setdefault(c, []).append({(int(a), int(b)) for a, b in zip(*np.nonzero(sel))})
+            ys, xs = np.nonzero(sel)
+            got.setdefault(c, []).append({(int(a), int(b)) for a, b in zip(ys, xs, strict=True)})
         for c in range(3):
             want = _bfs_components(mask == c)
             assert sorted(map(sorted, got.get(c, []))) == sorted(map(sorted, want))

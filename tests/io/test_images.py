@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from segstudio.errors import ImageReadError
-from segstudio.io.images import read_image, to_display_rgb8, thumbnail_rgb8
+from segstudio.io.images import read_image, thumbnail_rgb8, to_display_rgb8
 from tests.image_corpus import gradient, make_corpus, write_exif_rotated_jpeg
 
 

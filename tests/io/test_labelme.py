@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from segstudio.core.classes import UNLABELLED, ClassInfo
-from segstudio.core.project import Project
 from segstudio.errors import MaskError
-from segstudio.io.mask_import import import_masks
+from segstudio.project.mask_import import import_masks
+from segstudio.project.project import Project
 
 H, W = 40, 56
 
@@ -68,7 +68,7 @@ def test_import_matches_independent_cv2_rasterisation(tmp_path):
     labels = ["cell", "Background", "nucleus", "cell", "nucleus", "background"]
     rect = [(3.4, 30.6), (20.2, 37.0)]
     circle = [(40.3, 8.7), (44.9, 12.1)]
-    shapes = [_shape(lab, pts) for lab, pts in zip(labels, polys)]
+    shapes = [_shape(lab, pts) for lab, pts in zip(labels, polys, strict=False)]
     shapes += [_shape("membrane", rect, "rectangle"), _shape("cell", circle, "circle"),
                _shape("cell", [(1, 1), (30, 30)], "line"),
                _shape("cell", [(5, 5)], "point"),
@@ -83,7 +83,7 @@ def test_import_matches_independent_cv2_rasterisation(tmp_path):
 
     cls = {"background": 0, "cell": 1, "nucleus": 2, "membrane": 3}
     expect = np.full((H, W), UNLABELLED, np.uint8)
-    for lab, pts in zip(labels, polys):                     # file order: later covers earlier
+    for lab, pts in zip(labels, polys, strict=True):      # file order: later covers earlier
         expect[_fill(pts)] = cls[lab.lower()]
     (x0, y0), (x1, y1) = rect
     expect[_fill([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])] = 3
@@ -117,7 +117,7 @@ def _inside_and_distance(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     inside = np.zeros((H, W), bool)
     dist = np.full((H, W), np.inf)
-    for (a, b), (c, d) in zip(pts, np.roll(pts, -1, 0)):
+    for (a, b), (c, d) in zip(pts, np.roll(pts, -1, 0), strict=False):
         with np.errstate(divide="ignore", invalid="ignore"):
             inside ^= ((b > yy) != (d > yy)) & (xx < a + (yy - b) * (c - a) / (d - b))
         vx, vy = c - a, d - b

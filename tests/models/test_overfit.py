@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
+from segstudio.core.metrics import ConfusionMatrix
+from segstudio.inference.tiling import logits_to_labels
 from segstudio.training.losses import build_loss, model_loss
-from segstudio.training.metrics import ConfusionMatrix, logits_to_labels
 
 from .conftest import tiny
 

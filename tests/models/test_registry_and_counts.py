@@ -9,8 +9,16 @@ import torch
 
 from segstudio.errors import ConfigError
 from segstudio.models import (
-    PAPER_CONFIGS, available_models, count_flops, count_parameters, create_model,
-    crop_to, pad_to_multiple, paper_model, trace_layers)
+    PAPER_CONFIGS,
+    available_models,
+    count_flops,
+    count_parameters,
+    create_model,
+    crop_to,
+    pad_to_multiple,
+    paper_model,
+    trace_layers,
+)
 from segstudio.models.complexity import LayerCall
 
 from .conftest import ARCHS, tiny

@@ -59,9 +59,9 @@ def test_pruned_depth_runs_exactly_its_subnetwork(model, depth):
 
 def test_fewer_flops_and_modules_at_smaller_depth(model):
     flops = [count_flops(model, (1, 3, 64, 64), depth=d) for d in DEPTHS]
-    assert all(a < b for a, b in zip(flops, flops[1:])), flops
+    assert all(a < b for a, b in zip(flops, flops[1:], strict=False)), flops
     names = [{c.name for c in trace_layers(model, (1, 3, 64, 64), depth=d)} for d in DEPTHS]
-    for small, big in zip(names, names[1:]):
+    for small, big in zip(names, names[1:], strict=False):
         assert small - {n for n in small if n.startswith("heads.")} < big
     # accurate mode runs all four heads on the full network: more than depth 4 alone
     assert count_flops(model, (1, 3, 64, 64)) > flops[-1]
@@ -69,7 +69,7 @@ def test_fewer_flops_and_modules_at_smaller_depth(model):
 
 def test_pruned_params_grow_with_depth(model):
     counts = [count_parameters(model, d) for d in DEPTHS]
-    assert all(a < b for a, b in zip(counts, counts[1:]))
+    assert all(a < b for a, b in zip(counts, counts[1:], strict=False))
     heads_extra = sum(p.numel() for n, p in model.named_parameters()
                       if n.startswith("heads.") and not n.startswith("heads.head_4"))
     assert counts[-1] + heads_extra == count_parameters(model)

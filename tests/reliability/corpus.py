@@ -159,7 +159,7 @@ def _images(root: Path) -> list[Case]:
 
     Image.fromarray(np.array([[200]], np.uint8)).save(
         add("one_by_one", "dot.png", True, shape=(1, 1)))
-    Image.fromarray((_gradient(20, 30, 1).astype(np.uint16) * 257)).save(
+    Image.fromarray(_gradient(20, 30, 1).astype(np.uint16) * 257).save(
         add("png_16bit", "deep.png", True, shape=(20, 30)))
     Image.new("CMYK", (30, 20), (10, 200, 30, 5)).save(
         add("cmyk_jpeg", "cmyk.jpg", True, shape=(20, 30)), "JPEG")
@@ -290,8 +290,8 @@ def good_model(folder: Path, stem: str = "model") -> Path:
     """A tiny real segstudio model (3-channel U-Net, 2 classes); returns the weights path."""
     import torch
 
+    from segstudio.inference.checkpoints import save_checkpoint
     from segstudio.models import create_model
-    from segstudio.training.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet", in_channels=3, num_classes=1, base_width=4, levels=2)
@@ -351,7 +351,8 @@ def _models(root: Path, markers: Path) -> list[Case]:
         gw, {"format": "something-else"})
     add("sidecar_newer_version", "model.safetensors", r"written by a newer segstudio",
         gw, {**sidecar, "version": 7})
-    add("sidecar_version_not_a_number", "model.safetensors", r"model\.json: 'version' is not a number",
+    add("sidecar_version_not_a_number", "model.safetensors",
+        r"model\.json: 'version' is not a number",
         gw, {**sidecar, "version": "one"})
     add("sidecar_unknown_architecture", "model.safetensors", r"Unknown model 'resnet9000'",
         gw, {**sidecar, "architecture": "resnet9000"})
@@ -364,7 +365,8 @@ def _models(root: Path, markers: Path) -> list[Case]:
         gw, {**sidecar, "classes": ["background", "cell"]})
     add("sidecar_bad_normalisation", "model.safetensors", r"model\.json: 'normalisation' must",
         gw, {**sidecar, "normalisation": {"mean": "zero"}})
-    add("sidecar_channels_mismatch", "model.safetensors", r"model\.json says the model takes 1 input channel\(s\), but its weights take 3",
+    add("sidecar_channels_mismatch", "model.safetensors",
+        r"model\.json says the model takes 1 input channel\(s\), but its weights take 3",
         gw, {**sidecar, "channels": 1, "normalisation": {"mean": [0.0], "std": [1.0]}})
     return cases
 

@@ -34,8 +34,8 @@ def main(argv: list[str]) -> int:
 
     from segstudio.core.history import mask_fingerprint
     from segstudio.core.painting import Rect
-    from segstudio.core.project import Project
     from segstudio.io.images import read_image
+    from segstudio.project.project import Project
     from segstudio.ui.canvas import CanvasPanel
 
     if os.environ.get("SEGSTUDIO_KILL_UNSAFE_WRITES") == "1":
@@ -68,10 +68,10 @@ def main(argv: list[str]) -> int:
         for _ in range(int(rng.integers(2, 6))):
             p = view.widget_pos_of_pixel(int(rng.integers(0, w)), int(rng.integers(0, h)))
             pts.append(QPoint(int(p.x()), int(p.y())))
-        QTest.mousePress(view, Qt.LeftButton, Qt.NoModifier, pts[0])
+        QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pts[0])
         for p in pts[1:]:
             QTest.mouseMove(view, p)
-        QTest.mouseRelease(view, Qt.LeftButton, Qt.NoModifier, pts[-1])
+        QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pts[-1])
 
     entry = project.images[0]
     show(entry)
@@ -171,7 +171,7 @@ def kill_once(project_dir, seed: int, delay_s: float, workdir, unsafe: bool = Fa
     import time
     from pathlib import Path
 
-    from segstudio.core.project import Project
+    from segstudio.project.project import Project
 
     project_dir, workdir = Path(project_dir), Path(workdir)
     root = Path(__file__).resolve().parents[2]

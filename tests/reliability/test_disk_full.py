@@ -167,7 +167,7 @@ def test_window_autosave_on_full_disk_tells_user_and_keeps_edits(qtbot, window, 
 
 
 def test_window_project_save_on_full_disk(qtbot, window, full_disk):
-    from segstudio.core.project import PROJECT_FILE
+    from segstudio.project.project import PROJECT_FILE
 
     pf = window.project.root / PROJECT_FILE
     before = pf.read_bytes()
@@ -188,8 +188,8 @@ def test_window_project_save_on_full_disk(qtbot, window, full_disk):
 def test_checkpoint_save_on_full_disk_keeps_both_files_of_the_previous_one(tmp_path, full_disk):
     """Weights and sidecar belong together: a disk that fills between them must not leave the
     new weights beside the old description."""
+    from segstudio.inference.checkpoints import load_checkpoint, read_meta, save_checkpoint
     from segstudio.models import create_model
-    from segstudio.training.checkpoints import load_checkpoint, read_meta, save_checkpoint
 
     model = create_model("unet", in_channels=1, num_classes=1, base_width=4, levels=2)
     meta = {"classes": [{"name": "a", "color": "#000000"}, {"name": "b", "color": "#ffffff"}],
@@ -212,7 +212,7 @@ def test_checkpoint_save_on_full_disk_keeps_both_files_of_the_previous_one(tmp_p
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from segstudio.resources.demo_project import generate_demo
+    from segstudio.project.demo import generate_demo
 
     return generate_demo(tmp_path_factory.mktemp("demo"), n_images=4, size=96, labelled=3)
 
@@ -224,7 +224,7 @@ TINY = dict(model={"base_width": 4, "levels": 3}, patch=64, batch=4, iterations_
 def test_training_on_full_disk_ends_with_message_and_keeps_best(demo, full_disk, monkeypatch):
     """Epoch 1 saves its checkpoints; then the disk is full. The run ends, says so, and names
     the best checkpoint, which is intact and loads."""
-    from segstudio.training.checkpoints import load_checkpoint
+    from segstudio.inference.checkpoints import load_checkpoint
     from segstudio.training.config import TrainConfig
     from segstudio.training.events import CheckpointSaved, EpochReport, RunFinished
     from segstudio.training.loop import train

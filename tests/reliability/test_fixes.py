@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from segstudio.core.project import Project
 from segstudio.errors import ProjectError
+from segstudio.project.project import Project
 
 
 def _write_project(folder, text: bytes) -> None:
@@ -87,8 +87,8 @@ def test_hostile_sidecar_values_are_model_file_errors(tmp_path, good_weights, ch
     # Before: ValueError/TypeError/KeyError escaped load_checkpoint or Predictor.load, or the
     # window's load_model crashed on c.get() of a class that was not a dict.
     from segstudio.errors import ModelFileError
-    from segstudio.training.checkpoints import load_checkpoint, read_meta
-    from segstudio.training.predict import Predictor
+    from segstudio.inference.checkpoints import load_checkpoint, read_meta
+    from segstudio.inference.predictor import Predictor
 
     path = _with_sidecar(tmp_path, good_weights, **changes)
     with pytest.raises(ModelFileError, match=message):
@@ -101,7 +101,7 @@ def test_hostile_sidecar_values_are_model_file_errors(tmp_path, good_weights, ch
 
 def test_channels_that_contradict_the_weights_are_refused(tmp_path, good_weights):
     from segstudio.errors import ModelFileError
-    from segstudio.training.checkpoints import load_checkpoint
+    from segstudio.inference.checkpoints import load_checkpoint
 
     path = _with_sidecar(tmp_path, good_weights, channels=1,
                          normalisation={"mean": [0.0], "std": [1.0]})
@@ -116,7 +116,7 @@ def test_sidecar_memory_bomb_is_refused_without_allocating(tmp_path, good_weight
     import resource
 
     from segstudio.errors import ModelFileError
-    from segstudio.training.checkpoints import load_checkpoint
+    from segstudio.inference.checkpoints import load_checkpoint
 
     meta = json.loads(good_weights.with_suffix(".json").read_text())
     path = _with_sidecar(tmp_path, good_weights,
@@ -134,7 +134,7 @@ def test_read_meta_refuses_a_pickle_name_even_with_a_sidecar(tmp_path, good_weig
     import shutil
 
     from segstudio.errors import ModelFileError
-    from segstudio.training.checkpoints import read_meta
+    from segstudio.inference.checkpoints import read_meta
 
     shutil.copy(good_weights.with_suffix(".json"), tmp_path / "model.json")
     (tmp_path / "model.pt").write_bytes(b"\x80\x02}q\x00.")
@@ -183,7 +183,7 @@ def test_export_refuses_a_mask_of_the_wrong_size(tmp_path):
     # refuse it.
     from PIL import Image
 
-    from segstudio.io.mask_export import export_masks
+    from segstudio.project.mask_export import export_masks
     from tests.reliability.corpus import _good_project
 
     _good_project(tmp_path / "p")

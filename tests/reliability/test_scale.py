@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segstudio.core.project import PROJECT_FILE, Project
+from segstudio.project.project import PROJECT_FILE, Project
 
 N_IMAGES = 10_000
 
@@ -135,10 +135,14 @@ def test_1000_undo_steps_stay_within_the_history_bound(qtbot, tmp_path):
             pts = [view.widget_pos_of_pixel(int(rng.integers(512)), int(rng.integers(512)))
                    for _ in range(3)]
             pts = [QPoint(int(p.x()), int(p.y())) for p in pts]
-            QTest.mousePress(view, Qt.LeftButton, Qt.NoModifier, pts[0])
+            QTest.mousePress(
+                view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pts[0]
+            )
             for p in pts[1:]:
                 QTest.mouseMove(view, p)
-            QTest.mouseRelease(view, Qt.LeftButton, Qt.NoModifier, pts[-1])
+            QTest.mouseRelease(
+                view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pts[-1]
+            )
         else:                            # a block (accepting a prediction, a fill)
             x0, y0 = (int(v) for v in rng.integers(0, 480, 2))
             x1, y1 = x0 + int(rng.integers(1, 32)), y0 + int(rng.integers(1, 32))
@@ -151,7 +155,7 @@ def test_1000_undo_steps_stay_within_the_history_bound(qtbot, tmp_path):
     # Undo walks back through exactly the states the edits produced, redo forward again.
     # Undoing stores redo data within the same bound, so going back may drop the oldest undo
     # steps, and at the far end the farthest redo steps: every state reached is still exact.
-    distinct = [states[0]] + [s for a, s in zip(states, states[1:]) if s != a]
+    distinct = [states[0]] + [s for a, s in zip(states, states[1:], strict=False) if s != a]
     undone = 0
     while h.can_undo:
         panel.undo()

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from segstudio.training.checkpoints import load_checkpoint
+from segstudio.inference.checkpoints import load_checkpoint
 from segstudio.training.config import TrainConfig
 from segstudio.training.events import CheckpointSaved, EpochReport, Notice
 from segstudio.training.loop import TrainControl, train
@@ -25,7 +25,7 @@ TINY = dict(model={"base_width": 4, "levels": 3}, patch=64, batch=4, iterations_
 
 @pytest.fixture
 def demo(tmp_path):
-    from segstudio.resources.demo_project import generate_demo
+    from segstudio.project.demo import generate_demo
 
     return generate_demo(tmp_path / "demo", n_images=4, size=96, labelled=3)
 
@@ -79,7 +79,7 @@ def test_stop_while_a_checkpoint_is_written(demo, monkeypatch):
     """Stop pressed while epoch 2's checkpoint is being written: the write completes (it is
     not torn), the run ends 'stopped' at the next check, every checkpoint loads, and the run
     can be resumed from 'last'."""
-    import segstudio.training.checkpoints as ck
+    import segstudio.inference.checkpoints as ck
 
     real = ck.save_checkpoint
     control = TrainControl()
@@ -127,7 +127,7 @@ def test_out_of_memory_at_batch_one_fails_with_advice_and_keeps_best(demo):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_real_gpu_out_of_memory_halves_until_it_fits(tmp_path):
     """On a GPU, a batch far beyond its memory: real OOM errors, halved until it fits."""
-    from segstudio.resources.demo_project import generate_demo
+    from segstudio.project.demo import generate_demo
 
     project = generate_demo(tmp_path / "demo", n_images=3, size=256, labelled=3)
     cfg = TrainConfig(model={"base_width": 64, "levels": 4}, patch=256, batch=8192,
@@ -158,7 +158,7 @@ def window(qtbot, demo):
 def _run_in_window(qtbot, window, hook=None, **cfg):
     window.training.fault_hook = hook
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
-        assert window.start_training(TrainConfig(**{**TINY, **cfg}))
+        assert window.coordinator.start(TrainConfig(**{**TINY, **cfg}))
     qtbot.waitUntil(lambda: not window.training.running, timeout=10000)
     panel = window.training_panel
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
@@ -194,11 +194,11 @@ def test_window_nan_loss_message_and_best_kept(qtbot, window):
     assert "The best checkpoint was kept." in text
     assert window.last_checkpoint == ev.best_checkpoint
     assert load_checkpoint(ev.best_checkpoint).meta["epoch"] == 1
-    assert window.predict_current()   # the kept model is usable at once
+    assert window.predictions.predict_current()   # the kept model is usable at once
 
 
 def test_window_stop_while_a_checkpoint_is_written(qtbot, window, monkeypatch):
-    import segstudio.training.checkpoints as ck
+    import segstudio.inference.checkpoints as ck
 
     real = ck.save_checkpoint
     writing = threading.Event()
@@ -211,9 +211,9 @@ def test_window_stop_while_a_checkpoint_is_written(qtbot, window, monkeypatch):
     monkeypatch.setattr(ck, "save_checkpoint", slow_save)
     window.training.fault_hook = None
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
-        assert window.start_training(TrainConfig(**{**TINY, "epochs": 50}))
+        assert window.coordinator.start(TrainConfig(**{**TINY, "epochs": 50}))
         qtbot.waitUntil(writing.is_set, timeout=60000)
-        qtbot.mouseClick(window.training_panel.stop_button, Qt.LeftButton)
+        qtbot.mouseClick(window.training_panel.stop_button, Qt.MouseButton.LeftButton)
     ev = fin.args[0]
     qtbot.waitUntil(lambda: not window.training.running, timeout=10000)
     assert ev.reason == "stopped"

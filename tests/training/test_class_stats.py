@@ -7,7 +7,12 @@ import pytest
 
 from segstudio.errors import ConfigError, MaskError
 from segstudio.training.class_stats import (
-    auto_alpha, class_weights, count_labelled_pixels, mask_value_count, pos_weight)
+    auto_alpha,
+    class_weights,
+    count_labelled_pixels,
+    mask_value_count,
+    pos_weight,
+)
 
 
 def test_counts_skip_unlabelled_and_accumulate_over_masks():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from segstudio.resources.demo_project import generate_demo
+from segstudio.project.demo import generate_demo
 from segstudio.training.config import TrainConfig
 from segstudio.training.defaults import DataShape, auto_batch, auto_patch, resolve
 from segstudio.training.events import RunFinished, RunStarted

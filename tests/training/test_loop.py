@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from segstudio.resources.demo_project import generate_demo
-from segstudio.training.checkpoints import load_checkpoint, read_meta
+from segstudio.inference.checkpoints import load_checkpoint, read_meta
+from segstudio.project.demo import generate_demo
 from segstudio.training.config import TrainConfig
-from segstudio.training.events import (CheckpointSaved, EpochReport, IterationReport, Notice,
-                                       RunFinished, RunStarted)
+from segstudio.training.events import (
+    CheckpointSaved,
+    EpochReport,
+    IterationReport,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
 from segstudio.training.loop import TrainControl, lr_at, train
 
 TINY = dict(model={"base_width": 4, "levels": 3}, patch=64, batch=4, iterations_per_epoch=3,
@@ -165,7 +171,7 @@ def test_no_labels_is_a_clear_failure(tmp_path):
 def test_lr_schedule_warms_up_then_decays():
     lrs = [lr_at(s, 100, 10, 1.0) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
     assert lrs[-1] == pytest.approx(0.01, abs=0.01)
 
 
@@ -222,4 +228,4 @@ def test_budget_run_reports_progress_and_eta_by_time(demo):
     # By steps the run would be < 1 % done (10,000 epochs): the budget is what ends it.
     assert its[-1].progress > 0.3 and its[-1].iteration < 0.01 * 10_000 * 3
     assert all(0 <= e.eta_s <= 2.0 for e in its)
-    assert all(a.progress <= b.progress for a, b in zip(its, its[1:]))
+    assert all(a.progress <= b.progress for a, b in zip(its, its[1:], strict=False))

@@ -10,8 +10,16 @@ import torch.nn.functional as F
 from segstudio.errors import ConfigError, MaskError
 from segstudio.models import DeepOutputs
 from segstudio.training.losses import (
-    LOSS_NAMES, BinaryFocal, Dice, Focal, LossConfig, build_loss, cgm_loss, model_loss,
-    presence_targets)
+    LOSS_NAMES,
+    BinaryFocal,
+    Dice,
+    Focal,
+    LossConfig,
+    build_loss,
+    cgm_loss,
+    model_loss,
+    presence_targets,
+)
 
 
 def make_batch(c: int, seed: int, n=2, h=13, w=17, frac_unlabelled=0.3, scale=3.0):

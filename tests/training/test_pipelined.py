@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from segstudio.resources.demo_project import generate_demo
+from segstudio.project.demo import generate_demo
 from segstudio.training.augment import AugmentConfig, PatchSampler
 from segstudio.training.config import TrainConfig
 from segstudio.training.data import load_training_data
@@ -38,7 +38,7 @@ def test_prefetcher_gives_the_samplers_batches_in_order(demo):
     expected = [reference.batch(4) for _ in range(5)]
     with BatchPrefetcher(_sampler(demo).batch, depth=2) as pre:
         got = [pre.batch(4) for _ in range(5)]
-    for (xe, ye), (xg, yg) in zip(expected, got):
+    for (xe, ye), (xg, yg) in zip(expected, got, strict=False):
         np.testing.assert_array_equal(xe, xg)
         np.testing.assert_array_equal(ye, yg)
     assert not _producers()

@@ -91,11 +91,11 @@ def test_cli_evaluate_matches_sklearn(tmp_path, capsys):
     from sklearn.metrics import confusion_matrix
 
     from segstudio.cli import main
-    from segstudio.core.project import Project
+    from segstudio.inference.predictor import Predictor
     from segstudio.io.images import read_image
     from segstudio.io.masks import read_mask
-    from segstudio.resources.demo_project import generate_demo
-    from segstudio.training.predict import Predictor
+    from segstudio.project.demo import generate_demo
+    from segstudio.project.project import Project
 
     p = generate_demo(tmp_path / "demo", n_images=4, size=96, labelled=4)
     test_ids = [e.id for e in p.images if e.labelled][:1]
@@ -127,8 +127,9 @@ def test_cli_evaluate_matches_sklearn(tmp_path, capsys):
 
 
 def test_class_balanced_sampling_draws_rare_classes_as_often_as_common_ones():
+    from segstudio.inference.preprocess import Normalisation
     from segstudio.training.augment import AugmentConfig, PatchSampler
-    from segstudio.training.data import Normalisation, Sample, _centres
+    from segstudio.training.data import Sample, _centres
 
     rng = np.random.default_rng(0)
     masks = [np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.uint8)]

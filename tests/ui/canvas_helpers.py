@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from segstudio.core.classes import UNLABELLED, ClassInfo
-from segstudio.core.project import Project
+from segstudio.project.project import Project
 
 CLASSES = [ClassInfo("background", "#3b4cc0"), ClassInfo("cell", "#e69f00"),
            ClassInfo("nucleus", "#cc3355")]
@@ -66,12 +66,16 @@ def at(view, col, row) -> QPoint:
     return p.toPoint()
 
 
-def click(qtbot, view, pos: QPoint, button=Qt.LeftButton, mods=Qt.NoModifier):
+def click(
+    qtbot, view, pos: QPoint, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier
+):
     qtbot.mousePress(view, button, mods, pos)
     qtbot.mouseRelease(view, button, mods, pos)
 
 
-def drag(qtbot, view, points, button=Qt.LeftButton, mods=Qt.NoModifier):
+def drag(
+    qtbot, view, points, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier
+):
     """Press at points[0], one move event per further point (however far apart), release at the
     last point. QTest in Qt 6 carries the pressed buttons in move events."""
     qtbot.mousePress(view, button, mods, points[0])
@@ -80,13 +84,13 @@ def drag(qtbot, view, points, button=Qt.LeftButton, mods=Qt.NoModifier):
     qtbot.mouseRelease(view, button, mods, points[-1])
 
 
-def key(qtbot, widget, k, mods=Qt.NoModifier):
+def key(qtbot, widget, k, mods=Qt.KeyboardModifier.NoModifier):
     qtbot.keyClick(widget, k, mods)
 
 
 def grab_rgb(widget) -> np.ndarray:
     """The widget rendered offscreen, as an H x W x 3 uint8 array."""
-    img = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
+    img = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     a = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
     return a[:, :w * 3].reshape(h, w, 3).copy()
@@ -99,7 +103,7 @@ def grab_backing(widget) -> np.ndarray:
     pos = widget.mapTo(widget.window(), QPoint(0, 0))
     pix = widget.screen().grabWindow(widget.window().winId(), pos.x(), pos.y(),
                                      widget.width(), widget.height())
-    img = pix.toImage().convertToFormat(QImage.Format_RGB888)
+    img = pix.toImage().convertToFormat(QImage.Format.Format_RGB888)
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     a = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
     return a[:, :w * 3].reshape(h, w, 3).copy()
@@ -114,7 +118,7 @@ def reference_stroke(mask, points_uv, size, value, preserve=False):
     from segstudio.core import painting as P
 
     m = mask.copy()
-    for a, b in zip(points_uv[:1] + points_uv[:-1], points_uv):
+    for a, b in zip(points_uv[:1] + points_uv[:-1], points_uv, strict=False):
         P.paint_segment(m, a[0], a[1], b[0], b[1], size, value, preserve and value != UNLABELLED)
     return m
 

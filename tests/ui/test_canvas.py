@@ -15,8 +15,19 @@ from PySide6.QtTest import QTest
 
 from segstudio.core import painting as P
 from segstudio.core.classes import UNLABELLED
-from tests.ui.canvas_helpers import (at, click, drag, flush_paint, grab_backing, grab_rgb, key,
-                                     load, make_project, new_panel, reference_stroke)
+from tests.ui.canvas_helpers import (
+    at,
+    click,
+    drag,
+    flush_paint,
+    grab_backing,
+    grab_rgb,
+    key,
+    load,
+    make_project,
+    new_panel,
+    reference_stroke,
+)
 
 ZOOMS = [0.5, 1.0, 3.7]
 
@@ -116,13 +127,14 @@ def test_many_small_moves_are_one_step_and_match_reference(qtbot, panel):
     view = panel.view
     rng = np.random.default_rng(3)
     pts = [QPoint(int(x), int(y)) for x, y in
-           zip(np.cumsum(rng.integers(-9, 12, 40)) + 200, np.cumsum(rng.integers(-8, 10, 40)) + 150)]
+           zip(np.cumsum(rng.integers(-9, 12, 40)) + 200,
+               np.cumsum(rng.integers(-8, 10, 40)) + 150, strict=True)]
     before = panel.current_mask().copy()
     drag(qtbot, view, pts)
     expected = reference_stroke(before, [uv_of(view, p) for p in pts], 4, 0)
     assert np.array_equal(panel.current_mask(), expected)
     assert panel.history.undo_steps == 1
-    key(qtbot, view, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(panel.current_mask(), before)
 
 
@@ -132,7 +144,7 @@ def test_eraser(qtbot, panel, scale):
     m = panel.current_mask()
     m[20:60, 20:100] = 1  # the panel owns the mask; tests may prepare it directly
     panel.view.update()
-    key(qtbot, panel.view, Qt.Key_E)
+    key(qtbot, panel.view, Qt.Key.Key_E)
     assert panel.tool_name == "eraser"
     panel.set_brush_size(6)
     panel.set_preserve_labels(True)  # ignored by the eraser
@@ -151,7 +163,7 @@ def test_fill(qtbot, panel, scale):
     m[:, 50] = 0          # a wall
     m[70:80, 10:20] = 2   # an island on the left
     panel.set_active_class(1)
-    key(qtbot, panel.view, Qt.Key_F)
+    key(qtbot, panel.view, Qt.Key.Key_F)
     before = m.copy()
     click(qtbot, panel.view, at(panel.view, 4, 4))
     expected = before.copy()
@@ -160,7 +172,7 @@ def test_fill(qtbot, panel, scale):
     assert np.array_equal(got, expected)
     assert (got[:, :50][before[:, :50] == UNLABELLED] == 1).all()
     assert (got[:, 51:] == UNLABELLED).all() and (got[70:80, 10:20] == 2).all()
-    key(qtbot, panel.view, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(panel.current_mask(), before)
 
 
@@ -168,14 +180,14 @@ def test_fill(qtbot, panel, scale):
 def test_polygon_enter_fills_box_inclusive(qtbot, panel, scale):
     set_zoom(panel, scale)
     panel.set_active_class(2)
-    key(qtbot, panel.view, Qt.Key_P)
+    key(qtbot, panel.view, Qt.Key.Key_P)
     corners = [(20, 10), (70, 10), (70, 50), (20, 50)]
     for c in corners:
         click(qtbot, panel.view, at(panel.view, *c))
     assert panel.tool.points == corners
     assert (panel.current_mask() == UNLABELLED).all()  # nothing until closed
     with qtbot.waitSignal(panel.mask_edited, timeout=1000):
-        key(qtbot, panel.view, Qt.Key_Return)
+        key(qtbot, panel.view, Qt.Key.Key_Return)
     got = panel.current_mask()
     assert (got[10:51, 20:71] == 2).all()
     assert np.count_nonzero(got == 2) == 51 * 41
@@ -185,22 +197,26 @@ def test_polygon_double_click_escape_backspace_and_lasso(qtbot, panel):
     set_zoom(panel, 3.7)
     view = panel.view
     panel.set_active_class(1)
-    key(qtbot, view, Qt.Key_P)
+    key(qtbot, view, Qt.Key.Key_P)
     # Esc cancels.
     click(qtbot, view, at(view, 10, 10))
     click(qtbot, view, at(view, 30, 10))
-    key(qtbot, view, Qt.Key_Escape)
+    key(qtbot, view, Qt.Key.Key_Escape)
     assert panel.tool.points == []
     # Backspace removes the last vertex; double-click closes.
     for c in [(10, 10), (40, 10), (99, 99), (40, 30)]:
         click(qtbot, view, at(view, *c))
-    key(qtbot, view, Qt.Key_Backspace)
-    key(qtbot, view, Qt.Key_Backspace)
+    key(qtbot, view, Qt.Key.Key_Backspace)
+    key(qtbot, view, Qt.Key.Key_Backspace)
     click(qtbot, view, at(view, 40, 30))
     # A real double-click: press, release, double-click event, release.
     click(qtbot, view, at(view, 10, 30))
-    qtbot.mouseDClick(view, Qt.LeftButton, Qt.NoModifier, at(view, 10, 30))
-    qtbot.mouseRelease(view, Qt.LeftButton, Qt.NoModifier, at(view, 10, 30))
+    qtbot.mouseDClick(
+        view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(view, 10, 30)
+    )
+    qtbot.mouseRelease(
+        view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(view, 10, 30)
+    )
     expected = np.full_like(panel.current_mask(), UNLABELLED)
     P.fill_polygon(expected, [(10, 10), (40, 10), (40, 30), (10, 30)], 1)
     # The double-click's first click added (10, 30) as the last vertex.
@@ -221,7 +237,7 @@ def test_preserve_labels(qtbot, panel):
     m = panel.current_mask()
     m[30:60, 30:60] = 2
     before = m.copy()
-    qtbot.mouseClick(panel.preserve_check, Qt.LeftButton)
+    qtbot.mouseClick(panel.preserve_check, Qt.MouseButton.LeftButton)
     assert panel.preserve_labels
     panel.set_active_class(0)
     panel.set_brush_size(11)
@@ -233,13 +249,13 @@ def test_preserve_labels(qtbot, panel):
     assert np.array_equal(got, expected)
     assert got[45, 25] == 0 and got[45, 70] == 0
     # Fill and polygon respect it too.
-    key(qtbot, panel.view, Qt.Key_F)
+    key(qtbot, panel.view, Qt.Key.Key_F)
     click(qtbot, panel.view, at(panel.view, 45, 45))  # a labelled region: not filled
     assert (got[30:60, 30:60] == 2).all()
-    key(qtbot, panel.view, Qt.Key_P)
+    key(qtbot, panel.view, Qt.Key.Key_P)
     for c in [(25, 25), (65, 25), (65, 65), (25, 65)]:
         click(qtbot, panel.view, at(panel.view, *c))
-    key(qtbot, panel.view, Qt.Key_Return)
+    key(qtbot, panel.view, Qt.Key.Key_Return)
     assert (got[30:60, 30:60] == 2).all() and (got[25:30, 25:66] == 0).all()
 
 
@@ -249,18 +265,20 @@ def test_picker_key_and_alt_click(qtbot, panel):
     m[10:20, 10:20] = 2
     m[40:50, 40:50] = 1
     panel.set_active_class(0)
-    key(qtbot, panel.view, Qt.Key_I)
+    key(qtbot, panel.view, Qt.Key.Key_I)
     assert panel.tool_name == "picker"
     with qtbot.waitSignal(panel.active_class_changed, timeout=1000) as sig:
         click(qtbot, panel.view, at(panel.view, 15, 15))
     assert sig.args == [2] and panel.active_class == 2
     before = m.copy()
-    key(qtbot, panel.view, Qt.Key_B)
+    key(qtbot, panel.view, Qt.Key.Key_B)
     with qtbot.waitSignal(panel.active_class_changed, timeout=1000) as sig:
-        click(qtbot, panel.view, at(panel.view, 45, 45), mods=Qt.AltModifier)
+        click(qtbot, panel.view, at(panel.view, 45, 45), mods=Qt.KeyboardModifier.AltModifier)
     assert sig.args == [1]
     assert np.array_equal(panel.current_mask(), before)  # Alt+click picks, never paints
-    click(qtbot, panel.view, at(panel.view, 5, 5), mods=Qt.AltModifier)  # unlabelled: no change
+    click(
+        qtbot, panel.view, at(panel.view, 5, 5), mods=Qt.KeyboardModifier.AltModifier
+    )  # unlabelled: no change
     assert panel.active_class == 1
 
 
@@ -268,33 +286,33 @@ def test_keys_classes_tools_size_overlay(qtbot, panel):
     view = panel.view
     seen = []
     panel.active_class_changed.connect(seen.append)
-    key(qtbot, view, Qt.Key_3)
-    key(qtbot, view, Qt.Key_2)
-    key(qtbot, view, Qt.Key_9)  # only 3 classes: ignored
+    key(qtbot, view, Qt.Key.Key_3)
+    key(qtbot, view, Qt.Key.Key_2)
+    key(qtbot, view, Qt.Key.Key_9)  # only 3 classes: ignored
     assert seen == [2, 1] and panel.active_class == 1
-    for k, name in [(Qt.Key_E, "eraser"), (Qt.Key_F, "fill"), (Qt.Key_P, "polygon"),
-                    (Qt.Key_I, "picker"), (Qt.Key_B, "brush")]:
+    for k, name in [(Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_P, "polygon"),
+                    (Qt.Key.Key_I, "picker"), (Qt.Key.Key_B, "brush")]:
         key(qtbot, view, k)
         assert panel.tool_name == name and panel.tool_buttons[name].isChecked()
-    key(qtbot, view, Qt.Key_E)
-    key(qtbot, view, Qt.Key_1)  # choosing a class while erasing goes back to the brush
+    key(qtbot, view, Qt.Key.Key_E)
+    key(qtbot, view, Qt.Key.Key_1)  # choosing a class while erasing goes back to the brush
     assert panel.tool_name == "brush"
     panel.set_brush_size(10)
-    key(qtbot, view, Qt.Key_BracketRight)
+    key(qtbot, view, Qt.Key.Key_BracketRight)
     assert panel.brush_size == 12 and panel.size_slider.value() == 12
-    key(qtbot, view, Qt.Key_BracketLeft)
-    key(qtbot, view, Qt.Key_BracketLeft)
+    key(qtbot, view, Qt.Key.Key_BracketLeft)
+    key(qtbot, view, Qt.Key.Key_BracketLeft)
     assert panel.brush_size < 12
     panel.set_brush_size(1)
-    key(qtbot, view, Qt.Key_BracketLeft)
+    key(qtbot, view, Qt.Key.Key_BracketLeft)
     assert panel.brush_size == 1
     assert panel.overlay_visible
-    key(qtbot, view, Qt.Key_O)
+    key(qtbot, view, Qt.Key.Key_O)
     assert not panel.overlay_visible and not panel.overlay_button.isChecked()
-    key(qtbot, view, Qt.Key_O)
+    key(qtbot, view, Qt.Key.Key_O)
     assert panel.overlay_visible
     # The tool bar buttons work too and never steal the keyboard focus.
-    qtbot.mouseClick(panel.tool_buttons["fill"], Qt.LeftButton)
+    qtbot.mouseClick(panel.tool_buttons["fill"], Qt.MouseButton.LeftButton)
     assert panel.tool_name == "fill"
     panel.opacity_slider.setValue(80)
     assert panel.mask_layer.opacity == pytest.approx(0.8)
@@ -314,7 +332,7 @@ def test_overlay_draws_class_colour_with_opacity_and_toggles(qtbot, panel):
     shot = grab_rgb(panel.view)
     blend = (np.array([0xe6, 0x9f, 0x00]) * 128 + image[50, 50].astype(int) * 127) / 255
     assert np.abs(shot[pos.y(), pos.x()].astype(int) - blend).max() <= 2
-    key(qtbot, panel.view, Qt.Key_O)
+    key(qtbot, panel.view, Qt.Key.Key_O)
     shot = grab_rgb(panel.view)
     assert tuple(shot[pos.y(), pos.x()]) == tuple(image[50, 50])
 
@@ -336,19 +354,19 @@ def test_undo_redo_exact_after_random_edits_with_keys(qtbot, panel):
         panel.set_active_class(int(rng.integers(0, 3)))
         panel.set_preserve_labels(bool(rng.random() < 0.3))
         if kind in (0, 1):
-            key(qtbot, view, Qt.Key_B if kind == 0 else Qt.Key_E)
+            key(qtbot, view, Qt.Key.Key_B if kind == 0 else Qt.Key.Key_E)
             panel.set_brush_size(int(rng.integers(1, 20)))
             drag(qtbot, view, [rnd_pos() for _ in range(int(rng.integers(1, 5)))])
         elif kind == 2:
-            key(qtbot, view, Qt.Key_F)
+            key(qtbot, view, Qt.Key.Key_F)
             click(qtbot, view, rnd_pos())
         elif kind == 3:
-            key(qtbot, view, Qt.Key_P)
+            key(qtbot, view, Qt.Key.Key_P)
             for _ in range(4):
                 click(qtbot, view, rnd_pos())
-            key(qtbot, view, Qt.Key_Return)
+            key(qtbot, view, Qt.Key.Key_Return)
         else:
-            key(qtbot, view, Qt.Key_B)
+            key(qtbot, view, Qt.Key.Key_B)
             panel.set_brush_size(int(rng.integers(1, 40)))
             click(qtbot, view, rnd_pos())
         if not np.array_equal(panel.current_mask(), states[-1]):
@@ -357,14 +375,19 @@ def test_undo_redo_exact_after_random_edits_with_keys(qtbot, panel):
     assert n >= 10 and panel.history.undo_steps == n
     assert panel.undo_action.isEnabled()
     for i in range(n, 0, -1):
-        key(qtbot, view, Qt.Key_Z, Qt.ControlModifier)
+        key(qtbot, view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         assert np.array_equal(panel.current_mask(), states[i - 1])
     assert not panel.undo_action.isEnabled() and panel.redo_action.isEnabled()
     for i in range(1, n + 1):
         if i % 2:
-            key(qtbot, view, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+            key(
+                qtbot,
+                view,
+                Qt.Key.Key_Z,
+                Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+            )
         else:
-            key(qtbot, view, Qt.Key_Y, Qt.ControlModifier)
+            key(qtbot, view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
         assert np.array_equal(panel.current_mask(), states[i])
     assert not panel.redo_action.isEnabled()
     # The actions themselves (as the Edit menu triggers them).
@@ -417,8 +440,16 @@ def test_zoom_pan_fit_100(qtbot, panel):
     from PySide6.QtCore import QPoint as QP
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
-    ev = QWheelEvent(QPointF(anchor), QPointF(view.mapToGlobal(anchor)), QP(0, 0), QP(0, 120),
-                     Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    ev = QWheelEvent(
+        QPointF(anchor),
+        QPointF(view.mapToGlobal(anchor)),
+        QP(0, 0),
+        QP(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view, ev)
     assert view.scale == pytest.approx(2.5)
     after = view.widget_to_image(QPointF(anchor))
@@ -426,29 +457,29 @@ def test_zoom_pan_fit_100(qtbot, panel):
     assert zooms[-1] == pytest.approx(2.5)
     # Middle-drag pans by exactly the mouse delta.
     ox, oy = view.offset
-    drag(qtbot, view, [QPoint(100, 100), QPoint(130, 90)], button=Qt.MiddleButton)
+    drag(qtbot, view, [QPoint(100, 100), QPoint(130, 90)], button=Qt.MouseButton.MiddleButton)
     assert view.offset == pytest.approx((ox + 30, oy - 10))
     # Space + left drag pans and does not paint.
     before_mask = panel.current_mask().copy()
     ox, oy = view.offset
-    qtbot.keyPress(view, Qt.Key_Space)
+    qtbot.keyPress(view, Qt.Key.Key_Space)
     drag(qtbot, view, [QPoint(200, 200), QPoint(180, 230)])
-    qtbot.keyRelease(view, Qt.Key_Space)
+    qtbot.keyRelease(view, Qt.Key.Key_Space)
     assert view.offset == pytest.approx((ox - 20, oy + 30))
     assert np.array_equal(panel.current_mask(), before_mask)
     # Ctrl+1 = 100 %, Ctrl+0 = fit.
-    key(qtbot, view, Qt.Key_1, Qt.ControlModifier)
+    key(qtbot, view, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert view.scale == 1.0
     assert zooms[-1] == 1.0
-    key(qtbot, view, Qt.Key_0, Qt.ControlModifier)
+    key(qtbot, view, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     fit = min(view.width() / 160, view.height() / 120)
     assert view.scale == pytest.approx(fit)
     r = view.image_rect_f()
     assert r.left() >= -1e-6 and r.top() >= -1e-6
     assert r.right() <= view.width() + 1e-6 and r.bottom() <= view.height() + 1e-6
-    qtbot.mouseClick(panel.zoom100_button, Qt.LeftButton)
+    qtbot.mouseClick(panel.zoom100_button, Qt.MouseButton.LeftButton)
     assert view.scale == 1.0
-    qtbot.mouseClick(panel.fit_button, Qt.LeftButton)
+    qtbot.mouseClick(panel.fit_button, Qt.MouseButton.LeftButton)
     assert view.scale == pytest.approx(fit)
 
 
@@ -460,11 +491,15 @@ def test_only_the_dirty_region_is_repainted(qtbot, panel):
     QTest.mouseMove(view, at(view, 10, 10))
     flush_paint()
     before = view.painted_pixels
-    qtbot.mousePress(view, Qt.LeftButton, Qt.NoModifier, at(view, 10, 10))
+    qtbot.mousePress(
+        view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(view, 10, 10)
+    )
     for x in range(12, 60, 4):
         QTest.mouseMove(view, at(view, x, 10))
         flush_paint()
-    qtbot.mouseRelease(view, Qt.LeftButton, Qt.NoModifier, at(view, 60, 10))
+    qtbot.mouseRelease(
+        view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(view, 60, 10)
+    )
     flush_paint()
     painted = view.painted_pixels - before
     whole = view.width() * view.height()
@@ -509,7 +544,7 @@ def test_brush_outline_matches_dab(qtbot, panel):
     for row in range(14, 27):
         for col in range(24, 37):
             centre = view.image_to_widget(col + 0.5, row + 0.5)
-            inside = poly.containsPoint(centre, Qt.OddEvenFill)
+            inside = poly.containsPoint(centre, Qt.FillRule.OddEvenFill)
             assert inside == (m[row, col] == 1), (col, row)
 
 
@@ -548,7 +583,7 @@ def test_mask_is_shown_without_copy_and_prediction_layer(qtbot, panel):
     pos = at(panel.view, 30, 30)
     shot = grab_rgb(panel.view)
     assert tuple(shot[pos.y(), pos.x()]) == (0x3b, 0x4c, 0xc0)
-    key(qtbot, panel.view, Qt.Key_O, Qt.ShiftModifier)
+    key(qtbot, panel.view, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)
     assert not panel.prediction_layer.visible
 
 
@@ -563,7 +598,7 @@ def test_panning_scrolls_exactly(qtbot, panel):
     flush_paint()
     before = view.painted_pixels
     drag(qtbot, view, [QPoint(150, 120), QPoint(170, 110), QPoint(200, 140)],
-         button=Qt.MiddleButton)
+         button=Qt.MouseButton.MiddleButton)
     flush_paint()
     assert view.offset == (60.0, 40.0)
     assert view.painted_pixels - before < view.width() * view.height()  # strips, not full

@@ -16,9 +16,9 @@ from PySide6.QtCore import Qt
 
 from segstudio.core import painting as P
 from segstudio.core.classes import UNLABELLED
+from segstudio.core.document import MaskDocument
 from segstudio.core.history import History
 from segstudio.io.masks import labelled_fraction
-from segstudio.ui.canvas.document import MaskDocument
 from tests.ui.canvas_helpers import at, drag, key, load, make_project, new_panel
 
 
@@ -66,7 +66,7 @@ def test_autosave_is_debounced(qtbot, project):
     panel.mask_saved.connect(lambda i, f: saves.append(i))
     stroke(qtbot, panel, (5, 5), (40, 40))
     stroke(qtbot, panel, (50, 5), (60, 40), cls=2)
-    key(qtbot, panel.view, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert saves == [] and not project.mask_path(entry).exists()
     qtbot.waitUntil(lambda: len(saves) == 1, timeout=5000)
     qtbot.wait(500)
@@ -99,13 +99,13 @@ def test_flush_finishes_a_stroke_in_progress(qtbot, project):
     e0, im0, m0 = load(project, 0)
     panel.show_image(e0, im0, m0)
     v = panel.view
-    qtbot.mousePress(v, Qt.LeftButton, Qt.NoModifier, at(v, 10, 10))
+    qtbot.mousePress(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(v, 10, 10))
     from PySide6.QtTest import QTest
     QTest.mouseMove(v, at(v, 50, 10))
     panel.flush_saves()  # e.g. the window closes mid-drag
     assert np.array_equal(disk_mask(project, e0), panel.current_mask())
     assert panel.history.undo_steps == 1
-    qtbot.mouseRelease(v, Qt.LeftButton, Qt.NoModifier, at(v, 50, 10))
+    qtbot.mouseRelease(v, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(v, 50, 10))
 
 
 def test_history_survives_switching_images(qtbot, project):
@@ -128,11 +128,11 @@ def test_history_survives_switching_images(qtbot, project):
     assert np.array_equal(m0, s2)
     panel.show_image(e0, im0, m0)
     assert panel.undo_action.isEnabled() and panel.history.undo_steps == 2
-    key(qtbot, panel.view, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(panel.current_mask(), s1)
-    key(qtbot, panel.view, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(panel.current_mask(), s0)
-    key(qtbot, panel.view, Qt.Key_Y, Qt.ControlModifier)
+    key(qtbot, panel.view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(panel.current_mask(), s1)
     # And image 1's history is still there, separately.
     panel.flush_saves()
@@ -261,7 +261,8 @@ def test_snapshot_under_concurrent_painting():
         snap = doc.snapshot()
         snap.BAND_BYTES = 16 * 1536  # slow, many bands: maximise interleaving
         out = {}
-        t = threading.Thread(target=lambda: out.setdefault("m", snap.materialize()))
+        t = threading.Thread(
+            target=lambda out=out, snap=snap: out.setdefault("m", snap.materialize()))
         t.start()
         n = 0
         while t.is_alive() or n < 20:

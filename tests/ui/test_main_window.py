@@ -8,8 +8,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLineEdit
 
-from segstudio.core.project import PROJECT_FILE, Project
-from segstudio.resources.demo_project import generate_demo
+from segstudio.project.demo import generate_demo
+from segstudio.project.project import PROJECT_FILE, Project
 from segstudio.ui.app import open_initial
 from segstudio.ui.image_list import ErrorRole
 from segstudio.ui.main_window import MainWindow
@@ -55,7 +55,7 @@ def test_folder_of_images_with_a_corrupt_one(qtbot, window, tmp_path):
     assert model.rowCount() == len(corpus)
     # Every thumbnail is decoded in the worker; the corrupt file gets a badge and a message.
     for row in range(model.rowCount()):
-        model.data(model.index(row), Qt.DecorationRole)
+        model.data(model.index(row), Qt.ItemDataRole.DecorationRole)
     qtbot.waitUntil(lambda: "corrupt" in model.errors, timeout=10000)
     err = model.index(p.index_of("corrupt")).data(ErrorRole)
     assert "corrupt.png" in err and "not" in err
@@ -75,17 +75,17 @@ def test_add_rename_class_save_reopen(qtbot, window, tmp_path):
     generate_demo(tmp_path / "demo", n_images=3, size=64, labelled=1)
     assert window.open_path(tmp_path / "demo")
     panel = window.class_panel
-    qtbot.mouseClick(panel.add_button, Qt.LeftButton)
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
     assert [c.name for c in window.project.classes][-1] == "class 3"
     # Rename through the list editor, as a user would (double-click, type, Enter).
     rect = panel.list.visualItemRect(panel.list.item(3))
-    qtbot.mouseClick(panel.list.viewport(), Qt.LeftButton, pos=rect.center())
-    qtbot.mouseDClick(panel.list.viewport(), Qt.LeftButton, pos=rect.center())
+    qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     editor = panel.list.findChild(QLineEdit)
     assert editor is not None and editor.text() == "class 3"
     editor.selectAll()
     qtbot.keyClicks(editor, "membrane")
-    qtbot.keyClick(editor, Qt.Key_Return)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.project.classes[3].name == "membrane", timeout=2000)
     window.project.set_split(window.project.images[2].id, "val")
     assert window.save()
@@ -121,7 +121,9 @@ def test_delete_class_asks_and_remaps(qtbot, window, tmp_path):
     assert len(window.project.classes) == 3
     window.confirm = lambda title, text: True
     entry = window.project.images[0]
-    before = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(window.project.mask_path(entry)))
+    from PIL import Image
+
+    before = np.asarray(Image.open(window.project.mask_path(entry)))
     assert window.delete_class(1)
     assert [c.name for c in window.project.classes] == ["background", "nucleus"]
     from segstudio.io.masks import read_mask
@@ -149,7 +151,13 @@ def test_drop_images_adds_them(qtbot, window, tmp_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(corpus["rgb_png"])),
                   QUrl.fromLocalFile(str(corpus["tiff16"]))])
-    ev = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    ev = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(ev)
     assert [e.id for e in window.project.images][-2:] == ["rgb", "scan16"]
     assert Project.open(tmp_path / "demo").images[-1].id == "scan16"  # saved at once
@@ -196,11 +204,11 @@ def test_project_open_elsewhere_is_warned(qtbot, tmp_path):
     import subprocess
     import sys
 
-    from segstudio.core.lock import LOCK_FILE
+    from segstudio.project.lock import LOCK_FILE
 
     generate_demo(tmp_path / "demo", n_images=1, size=64, labelled=1)
     other = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from segstudio.core.lock import ProjectLock; "
+        [sys.executable, "-c", "import sys, time; from segstudio.project.lock import ProjectLock; "
          "s = ProjectLock(sys.argv[1]).acquire(); print(s.state, flush=True); time.sleep(60)",
          str(tmp_path / "demo")], stdout=subprocess.PIPE, text=True)
     try:

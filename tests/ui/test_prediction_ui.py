@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from segstudio.resources.demo_project import generate_demo
+from segstudio.project.demo import generate_demo
 from segstudio.training.config import TrainConfig
 from segstudio.training.loop import train
 from segstudio.ui.main_window import MainWindow
@@ -38,7 +38,7 @@ def test_predict_accept_undo(qtbot, window):
     image_id = window.current_image_id
     before = window.canvas.current_mask().copy()
     with qtbot.waitSignal(window.predictions.predicted, timeout=30000) as got:
-        qtbot.keyClick(window, Qt.Key_P, Qt.ControlModifier)
+        qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     pred = got.args[1]
     assert got.args[0] == image_id and pred.labels.shape == before.shape
     assert set(np.unique(pred.labels)) <= {0, 1, 2}
@@ -92,8 +92,8 @@ def _answer_dialog(qtbot, fill):
             QTimer.singleShot(50, act)
             return
         fill(d)
-        ok = d.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok)
-        qtbot.mouseClick(ok, Qt.LeftButton)
+        ok = d.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
 
     QTimer.singleShot(50, act)
 
@@ -129,7 +129,7 @@ def test_export_masks_from_menu(qtbot, window, tmp_path):
     for e in labelled:
         p.mask_path(e).unlink()
     with qtbot.waitSignal(window.image_shown, timeout=30000):
-        window.import_masks_from(out, "coco")
+        window.transfer.import_masks_from(out, "coco")
     for e in labelled:
         assert np.array_equal(read_mask(p.mask_path(e)), before[e.id])
     assert "Imported masks for" in window.message_bar.text()

@@ -13,13 +13,13 @@ from PySide6.QtGui import QImage, QPainter
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12")
 def test_void_painter_calls_keep_none_alive(qapp):
-    img = QImage(32, 32, QImage.Format_ARGB32)
+    img = QImage(32, 32, QImage.Format.Format_ARGB32)
     p = QPainter(img)
     try:
         before = sys.getrefcount(None)
         for _ in range(500):
             p.resetTransform()
-            p.setRenderHint(QPainter.Antialiasing, True)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.drawLine(QPointF(0, 0), QPointF(5, 5))
             p.save()
             p.restore()

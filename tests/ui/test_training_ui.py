@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from segstudio.resources.demo_project import generate_demo
+from segstudio.project.demo import generate_demo
 from segstudio.ui.main_window import MainWindow
 from segstudio.ui.preload import wait_preloaded
 
@@ -20,7 +20,7 @@ def window(qtbot, tmp_path):
     w.show()
     w.set_project(project)
     p = w.training_panel
-    p.width.setValue(4)
+    p.base_width.setValue(4)
     p.levels.setValue(3)
     p.patch.setValue(64)
     p.batch.setValue(4)
@@ -61,7 +61,7 @@ class Heartbeat:
 
     def worst(self, n=5, since=0.0):
         """The n longest gaps as (ms, seconds after ``since`` when the gap ended)."""
-        pairs = sorted(zip(self.gaps, self.at), reverse=True)[:n]
+        pairs = sorted(zip(self.gaps, self.at, strict=False), reverse=True)[:n]
         return [(round(g * 1000), round(t - since, 3)) for g, t in pairs]
 
 
@@ -76,7 +76,7 @@ def _train_measured(qtbot, window):
     beat = Heartbeat()
     beat.start()
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as finished:
-        qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+        qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
         assert window.training.running
         assert not window.training_panel.train_button.isEnabled()
     max_gap = beat.stop()
@@ -142,11 +142,11 @@ def test_stop_returns_within_a_second(qtbot, window):
     window.training_panel.epochs.setValue(500)
     first = []
     window.training.iteration.connect(lambda ev: first.append(time.perf_counter()))
-    qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+    qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(first) >= 2, timeout=60000)
     with qtbot.waitSignal(window.training.run_finished, timeout=5000) as finished:
         t0 = time.perf_counter()
-        qtbot.mouseClick(window.training_panel.stop_button, Qt.LeftButton)
+        qtbot.mouseClick(window.training_panel.stop_button, Qt.MouseButton.LeftButton)
     elapsed = time.perf_counter() - t0
     assert finished.args[0].reason == "stopped"
     assert elapsed < 1.0, f"Stop took {elapsed:.2f} s"
@@ -155,16 +155,16 @@ def test_stop_returns_within_a_second(qtbot, window):
 def test_pause_and_resume(qtbot, window):
     its = []
     window.training.iteration.connect(its.append)
-    qtbot.mouseClick(window.training_panel.train_button, Qt.LeftButton)
+    qtbot.mouseClick(window.training_panel.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(its) >= 1, timeout=60000)
-    qtbot.mouseClick(window.training_panel.pause_button, Qt.LeftButton)
+    qtbot.mouseClick(window.training_panel.pause_button, Qt.MouseButton.LeftButton)
     assert window.training.paused and window.training_panel.pause_button.text() == "Resume"
     qtbot.wait(300)
     n = len(its)
     qtbot.wait(700)
     assert len(its) == n
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as finished:
-        qtbot.mouseClick(window.training_panel.pause_button, Qt.LeftButton)
+        qtbot.mouseClick(window.training_panel.pause_button, Qt.MouseButton.LeftButton)
     assert finished.args[0].reason == "completed" and len(its) > n
 
 
@@ -176,7 +176,7 @@ def test_prune_slider_changes_depth(qtbot, window):
     panel.levels.setValue(4)
     panel.epochs.setValue(1)
     with qtbot.waitSignal(window.training.run_finished, timeout=120000):
-        qtbot.mouseClick(panel.train_button, Qt.LeftButton)
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert prune.slider.isEnabled()
     assert prune.depths == [1, 2, 3] and prune.slider.value() == 3
     # Costs are measured in a worker after the run; each depth gets parameters and time.
@@ -186,7 +186,7 @@ def test_prune_slider_changes_depth(qtbot, window):
     assert params == sorted(params) and params[0] < params[-1]
     assert all(r[3] != "n/a" for r in rows)
     prune.slider.setFocus()
-    qtbot.keyClick(prune.slider, Qt.Key_Left)
+    qtbot.keyClick(prune.slider, Qt.Key.Key_Left)
     assert prune.slider.value() == 2 and window.prediction_depth == 2
     assert window.project.settings["unetpp_depth"] == 2
 
@@ -201,15 +201,15 @@ def test_stopped_run_resumes_and_dashboard_saves(qtbot, window, tmp_path):
     window.training.epoch_finished.connect(
         lambda ev: ev.epoch == 2 and window.training.stop())
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
-        qtbot.mouseClick(panel.train_button, Qt.LeftButton)
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert fin.args[0].reason == "stopped"
     qtbot.waitUntil(lambda: not window.training.running)
     assert panel.resume_button.isVisible()
     window.training.epoch_finished.disconnect()
-    window.training.epoch_finished.connect(window._on_epoch)
+    window.training.epoch_finished.connect(window.coordinator.on_epoch)
     window.training.epoch_finished.connect(epochs.append)
     with qtbot.waitSignal(window.training.run_finished, timeout=120000) as fin:
-        qtbot.mouseClick(panel.resume_button, Qt.LeftButton)
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     assert fin.args[0].reason == "completed"
     assert [e.epoch for e in epochs] == [1, 2, 3, 4]
     files = window.dashboard.save(tmp_path / "plots")

@@ -1,3 +1,4 @@
-from segstudio.ui.canvas.panel import CanvasPanel, CursorInfo
+from segstudio.ui.canvas.input import CursorInfo
+from segstudio.ui.canvas.panel import CanvasPanel
 
 __all__ = ["CanvasPanel", "CursorInfo"]

@@ -15,19 +15,15 @@ stretched uint8 copy), 0 bytes for the mask and prediction overlays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
+# cv2.remap is 5-10x faster than numpy fancy indexing for screen-sized gathers.
+import cv2
 import numpy as np
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from segstudio.core.classes import ClassInfo
 from segstudio.io.images import to_display_rgb8
-
-try:  # cv2.remap is 5-10x faster than numpy fancy indexing for screen-sized gathers
-    import cv2
-except Exception:  # pragma: no cover
-    cv2 = None
 
 
 @dataclass
@@ -42,7 +38,7 @@ class Patch:
     sy0: int
     sx1: int
     sy1: int
-    _map: Optional[np.ndarray] = None
+    _map: np.ndarray | None = None
 
     CV2_MIN_PIXELS = 65536
 
@@ -60,7 +56,7 @@ class Patch:
         # Small patches (what a brush stroke repaints) with numpy: no thread-pool wake-ups,
         # which cost milliseconds of tail latency on a loaded 2-core machine. Large patches
         # (full-view repaints) with cv2.remap, 5-10x faster there.
-        if (cv2 is not None and self.height * self.width >= self.CV2_MIN_PIXELS
+        if (self.height * self.width >= self.CV2_MIN_PIXELS
                 and sub.shape[0] < 32767 and sub.shape[1] < 32767
                 and (sub.ndim == 2 or sub.shape[2] <= 4)):
             if self._map is None:
@@ -68,7 +64,7 @@ class Patch:
                 m[..., 0] = self.xs[None, :]
                 m[..., 1] = self.ys[:, None]
                 self._map = m
-            out = cv2.remap(sub, self._map, None, cv2.INTER_NEAREST)
+            out = cv2.remap(sub, self._map, None, cv2.INTER_NEAREST)  # type: ignore[call-overload]
             if out.ndim == 2 and sub.ndim == 3:  # cv2 drops a single channel
                 out = out[:, :, None]
             return np.ascontiguousarray(out)
@@ -95,11 +91,11 @@ def display_array(image: np.ndarray) -> tuple[np.ndarray, QImage.Format, int]:
         a = to_display_rgb8(a)
         extra = a.nbytes
     if a.ndim == 2:
-        fmt = QImage.Format_Grayscale8
+        fmt = QImage.Format.Format_Grayscale8
     elif a.shape[2] == 3:
-        fmt = QImage.Format_RGB888
+        fmt = QImage.Format.Format_RGB888
     else:
-        fmt = QImage.Format_RGBA8888
+        fmt = QImage.Format.Format_RGBA8888
     return a, fmt, extra
 
 
@@ -137,18 +133,18 @@ class Layer:
 
 class ImageLayer(Layer):
     def __init__(self) -> None:
-        self._array: Optional[np.ndarray] = None
-        self._format = QImage.Format_RGB888
+        self._array: np.ndarray | None = None
+        self._format = QImage.Format.Format_RGB888
         self._extra = 0
 
-    def set_image(self, image: Optional[np.ndarray]) -> None:
+    def set_image(self, image: np.ndarray | None) -> None:
         if image is None:
             self._array, self._extra = None, 0
             return
         self._array, self._format, self._extra = display_array(image)
 
     @property
-    def array(self) -> Optional[np.ndarray]:
+    def array(self) -> np.ndarray | None:
         return self._array
 
     @property
@@ -170,7 +166,7 @@ class LabelLayer(Layer):
     the next repaint of the written area, with no conversion step."""
 
     def __init__(self, opacity: float = 0.5) -> None:
-        self._array: Optional[np.ndarray] = None
+        self._array: np.ndarray | None = None
         self._classes: list[ClassInfo] = []
         self._opacity = float(opacity)
         self._table: list[int] = []
@@ -178,7 +174,7 @@ class LabelLayer(Layer):
         self._rebuild()
 
     @property
-    def array(self) -> Optional[np.ndarray]:
+    def array(self) -> np.ndarray | None:
         return self._array
 
     def set_confidence_mode(self, on: bool) -> None:
@@ -187,7 +183,7 @@ class LabelLayer(Layer):
         self._confidence = bool(on)
         self._rebuild()
 
-    def set_array(self, array: Optional[np.ndarray]) -> None:
+    def set_array(self, array: np.ndarray | None) -> None:
         if array is not None and (array.dtype != np.uint8 or array.ndim != 2):
             raise ValueError("a label layer shows a 2-D uint8 array")
         self._array = array
@@ -224,6 +220,6 @@ class LabelLayer(Layer):
         if self._array is None or not self.visible or self._opacity <= 0.0:
             return
         px = patch.gather(self._array)
-        img = QImage(px.data, px.shape[1], px.shape[0], px.shape[1], QImage.Format_Indexed8)
+        img = QImage(px.data, px.shape[1], px.shape[0], px.shape[1], QImage.Format.Format_Indexed8)
         img.setColorTable(self._table)
         painter.drawImage(QPoint(patch.left, patch.top), img)

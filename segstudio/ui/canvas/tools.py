@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Optional
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
@@ -53,8 +52,8 @@ def dab_outline(view, cx: float, cy: float, size: int) -> QPolygonF:
 
 def _draw_outline(painter: QPainter, poly) -> None:
     """A two-tone outline that shows on any background."""
-    painter.setRenderHint(QPainter.Antialiasing, False)
-    painter.setBrush(Qt.NoBrush)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
     for color, width in ((QColor(0, 0, 0, 200), 3), (QColor(255, 255, 255), 1)):
         pen = QPen(color, width)
         pen.setCosmetic(True)
@@ -93,10 +92,10 @@ class Tool:
     def busy(self) -> bool:
         return False
 
-    def overlay_rect(self, ctx, hover: Optional[tuple[float, float]]) -> Optional[QRect]:
+    def overlay_rect(self, ctx, hover: tuple[float, float] | None) -> QRect | None:
         return None
 
-    def paint_overlay(self, ctx, painter: QPainter, hover: Optional[tuple[float, float]]) -> None:
+    def paint_overlay(self, ctx, painter: QPainter, hover: tuple[float, float] | None) -> None:
         pass
 
 
@@ -108,7 +107,7 @@ class BrushTool(Tool):
     erase = False
 
     def __init__(self) -> None:
-        self._last: Optional[tuple[float, float]] = None
+        self._last: tuple[float, float] | None = None
 
     @property
     def busy(self) -> bool:
@@ -118,7 +117,7 @@ class BrushTool(Tool):
         return UNLABELLED if self.erase else int(ctx.active_class)
 
     def press(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         if self._last is not None:
             self.cancel(ctx)
@@ -127,14 +126,14 @@ class BrushTool(Tool):
         self._paint(ctx, u, v, u, v)
 
     def move(self, ctx, u, v, buttons) -> None:
-        if self._last is None or not (buttons & Qt.LeftButton):
+        if self._last is None or not (buttons & Qt.MouseButton.LeftButton):
             return
         lu, lv = self._last
         self._last = (u, v)
         self._paint(ctx, lu, lv, u, v)
 
     def release(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton or self._last is None:
+        if button != Qt.MouseButton.LeftButton or self._last is None:
             return
         lu, lv = self._last
         if (lu, lv) != (u, v):
@@ -153,7 +152,7 @@ class BrushTool(Tool):
                                       ctx.preserve_labels and not self.erase, doc.before_write)
         ctx.area_changed(rect)
 
-    def overlay_rect(self, ctx, hover) -> Optional[QRect]:
+    def overlay_rect(self, ctx, hover) -> QRect | None:
         if hover is None:
             return None
         size = ctx.brush_size
@@ -186,7 +185,7 @@ class FillTool(Tool):
     tip = "Flood-fill the connected region of one value under the click (F)."
 
     def press(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         doc = ctx.document
         ctx.edit_started()
@@ -201,7 +200,7 @@ class PickerTool(Tool):
     tip = "Pick the class under the click (I, or Alt+click with any tool)."
 
     def press(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         c = painting.pick(ctx.document.mask, math.floor(u), math.floor(v))
         if c is not None:
@@ -219,7 +218,7 @@ class PolygonTool(Tool):
 
     def __init__(self) -> None:
         self.points: list[tuple[int, int]] = []  # vertices as pixels (col, row)
-        self._press: Optional[tuple[float, float]] = None
+        self._press: tuple[float, float] | None = None
         self._lasso = False
 
     @property
@@ -231,13 +230,13 @@ class PolygonTool(Tool):
         return math.floor(u), math.floor(v)
 
     def press(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton:
+        if button != Qt.MouseButton.LeftButton:
             return
         self._press = (u, v)
         self._lasso = False
 
     def move(self, ctx, u, v, buttons) -> None:
-        if self._press is None or not (buttons & Qt.LeftButton):
+        if self._press is None or not (buttons & Qt.MouseButton.LeftButton):
             return
         if not self._lasso:
             pu, pv = self._press
@@ -251,7 +250,7 @@ class PolygonTool(Tool):
             ctx.overlay_changed()
 
     def release(self, ctx, u, v, button) -> None:
-        if button != Qt.LeftButton or self._press is None:
+        if button != Qt.MouseButton.LeftButton or self._press is None:
             return
         if self._lasso:
             p = self._pixel(u, v)
@@ -269,18 +268,18 @@ class PolygonTool(Tool):
         ctx.overlay_changed()
 
     def double_click(self, ctx, u, v, button) -> None:
-        if button == Qt.LeftButton:
+        if button == Qt.MouseButton.LeftButton:
             self._press = None
             self.close(ctx)
 
     def key(self, ctx, key) -> bool:
-        if key in (Qt.Key_Return, Qt.Key_Enter) and self.points:
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.points:
             self.close(ctx)
             return True
-        if key == Qt.Key_Escape and self.busy:
+        if key == Qt.Key.Key_Escape and self.busy:
             self.cancel(ctx)
             return True
-        if key == Qt.Key_Backspace and self.points:
+        if key == Qt.Key.Key_Backspace and self.points:
             self.points.pop()
             ctx.overlay_changed()
             return True
@@ -313,7 +312,7 @@ class PolygonTool(Tool):
             pts.append(ctx.view.image_to_widget(*hover))
         return pts
 
-    def overlay_rect(self, ctx, hover) -> Optional[QRect]:
+    def overlay_rect(self, ctx, hover) -> QRect | None:
         pts = self._widget_points(ctx, hover)
         if not pts:
             return None

@@ -16,7 +16,8 @@ Everything else (tools, keys) goes to ``handler`` - the panel - through ``canvas
 from __future__ import annotations
 
 import math
-from typing import Optional
+from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
@@ -36,23 +37,23 @@ class CanvasView(QWidget):
     MAX_ZOOM = 64.0
     WHEEL_STEP = 1.25  # zoom factor per wheel notch
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.StrongFocus)
-        self.setAttribute(Qt.WA_OpaquePaintEvent, True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMinimumSize(64, 64)
-        self.setCursor(Qt.CrossCursor)
+        self.setCursor(Qt.CursorShape.CrossCursor)
         self.layers: list[Layer] = []
-        self.handler = None  # the panel: canvas_press/move/release/double_click/key/leave
+        self.handler: Any = None  # the panel: canvas_press/move/release/double_click/key/leave
         self._img_w = 0
         self._img_h = 0
         self._scale = 1.0
         self._ox = 0.0
         self._oy = 0.0
         self._fit_mode = True
-        self._pan_last: Optional[QPointF] = None
-        self._pan_button = Qt.NoButton
+        self._pan_last: QPointF | None = None
+        self._pan_button = Qt.MouseButton.NoButton
         self._space = False
         self.paint_count = 0        # paint events handled (benchmarks, tests)
         self.painted_pixels = 0     # widget pixels rendered from layers (benchmarks, tests)
@@ -117,7 +118,7 @@ class CanvasView(QWidget):
         y1 = math.ceil(self._oy + rect.y1 * s) + margin
         return QRect(x0, y0, x1 - x0, y1 - y0)
 
-    def update_image_rect(self, rect: Optional[Rect]) -> None:
+    def update_image_rect(self, rect: Rect | None) -> None:
         if rect is None or rect.empty:
             return
         r = self.widget_rect_of(rect).intersected(self.rect())
@@ -153,7 +154,7 @@ class CanvasView(QWidget):
         if self._scale != old:
             self.zoom_changed.emit(self._scale)
 
-    def set_zoom(self, scale: float, anchor: Optional[QPointF] = None) -> None:
+    def set_zoom(self, scale: float, anchor: QPointF | None = None) -> None:
         """Zoom keeping the image point under ``anchor`` (default: the view centre) in place."""
         if not self.has_image:
             return
@@ -166,7 +167,7 @@ class CanvasView(QWidget):
         oy = ay - (ay - self._oy) * k
         self.set_view(scale, *self._clamped(scale, ox, oy))
 
-    def zoom_by(self, factor: float, anchor: Optional[QPointF] = None) -> None:
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         self.set_zoom(self._scale * factor, anchor)
 
     def fit_to_window(self) -> None:
@@ -174,7 +175,9 @@ class CanvasView(QWidget):
             self.update()
             return
         s = self.fit_scale()
-        self.set_view(s, (self.width() - self._img_w * s) / 2, (self.height() - self._img_h * s) / 2)
+        self.set_view(
+            s, (self.width() - self._img_w * s) / 2, (self.height() - self._img_h * s) / 2
+        )
         self._fit_mode = True
 
     def zoom_100(self) -> None:
@@ -212,7 +215,7 @@ class CanvasView(QWidget):
         return ox, oy
 
     # ---------------------------------------------------------------- paint
-    def _patch(self, r: QRect) -> Optional[Patch]:
+    def _patch(self, r: QRect) -> Patch | None:
         """Source indices for the widget rectangle ``r`` clipped to the image."""
         if not self.has_image or r.isEmpty():
             return None
@@ -236,7 +239,8 @@ class CanvasView(QWidget):
         self.paint_count += 1
         painter = QPainter(self)
         region = event.region()
-        rects = list(region) if region.rectCount() <= 6 else [region.boundingRect()]
+        rects = (list(cast(Iterable[QRect], region)) if region.rectCount() <= 6
+                 else [region.boundingRect()])
         for r in rects:
             painter.fillRect(r, BACKGROUND)
             patch = self._patch(r)
@@ -248,7 +252,7 @@ class CanvasView(QWidget):
                     layer.render(painter, patch)
         if not self.has_image and self.placeholder:
             painter.setPen(QColor(170, 170, 170))
-            painter.drawText(self.rect(), Qt.AlignCenter, self.placeholder)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
         if self.handler is not None:
             self.handler.canvas_paint_overlay(self, painter)
         painter.end()
@@ -260,11 +264,13 @@ class CanvasView(QWidget):
             self.fit_to_window()
 
     def mousePressEvent(self, event) -> None:
-        if self._pan_last is None and (event.button() == Qt.MiddleButton or
-                                       (event.button() == Qt.LeftButton and self._space)):
+        if self._pan_last is None and (
+            event.button() == Qt.MouseButton.MiddleButton
+            or (event.button() == Qt.MouseButton.LeftButton and self._space)
+        ):
             self._pan_last = event.position()
             self._pan_button = event.button()
-            self.setCursor(Qt.ClosedHandCursor)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
             if self.handler is not None:
                 self.handler.canvas_pan_started(self)
             event.accept()
@@ -292,8 +298,10 @@ class CanvasView(QWidget):
         if self._pan_last is not None:
             if event.button() == self._pan_button:
                 self._pan_last = None
-                self._pan_button = Qt.NoButton
-                self.setCursor(Qt.OpenHandCursor if self._space else Qt.CrossCursor)
+                self._pan_button = Qt.MouseButton.NoButton
+                self.setCursor(
+                    Qt.CursorShape.OpenHandCursor if self._space else Qt.CursorShape.CrossCursor
+                )
             event.accept()
             return
         if self.handler is not None and self.has_image:
@@ -312,11 +320,11 @@ class CanvasView(QWidget):
         event.accept()
 
     def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key_Space and not event.modifiers():
+        if event.key() == Qt.Key.Key_Space and not event.modifiers():
             if not event.isAutoRepeat():
                 self._space = True
                 if self._pan_last is None:
-                    self.setCursor(Qt.OpenHandCursor)
+                    self.setCursor(Qt.CursorShape.OpenHandCursor)
             event.accept()
             return
         if self.handler is not None and self.handler.canvas_key(self, event):
@@ -325,11 +333,11 @@ class CanvasView(QWidget):
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event) -> None:
-        if event.key() == Qt.Key_Space:
+        if event.key() == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
                 self._space = False
                 if self._pan_last is None:
-                    self.setCursor(Qt.CrossCursor)
+                    self.setCursor(Qt.CursorShape.CrossCursor)
             event.accept()
             return
         super().keyReleaseEvent(event)

@@ -14,11 +14,19 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.io.atomic import atomic_write_text
-from segstudio.ui.dashboard.history import RunHistory, row_normalised
+from segstudio.training.run_history import RunHistory, row_normalised
 from segstudio.ui.dashboard.prune import PrunePanel
 
 REDRAW_MS = 100
@@ -68,6 +76,13 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.matrix = np.asarray(cm)
         self.names = list(names)
         self._draw()
+
+    def clear_matrix(self) -> None:
+        """No matrix: an empty plot (a new run, another project)."""
+        self.matrix = self.shown = None
+        self.image.clear()
+        for t in self.texts:
+            t.setText("")
 
     def set_percent(self, percent: bool) -> None:
         self.percent = percent
@@ -144,7 +159,7 @@ class Dashboard(QWidget):
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=_PEN_W),
                                                 name="train (smoothed)")
         self.train_epoch_curve = self.loss_plot.plot(
-            pen=pg.mkPen("#1f77b4", width=1, style=Qt.DashLine), symbol="o", symbolSize=5,
+            pen=pg.mkPen("#1f77b4", width=1, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=5,
             symbolBrush="#1f77b4", name="train / epoch")
         self.val_curve = self.loss_plot.plot(pen=pg.mkPen("#d62728", width=_PEN_W), symbol="o",
                                              symbolSize=5, symbolBrush="#d62728", name="validation")
@@ -166,7 +181,7 @@ class Dashboard(QWidget):
         self.prune = PrunePanel()
         self.prune.depth_changed.connect(self.depth_changed)
 
-        split = QSplitter(Qt.Horizontal)
+        split = QSplitter(Qt.Orientation.Horizontal)
         for w in (self.loss_plot, self.iou_plot, self.confusion, self.prune):
             split.addWidget(w)
         split.setStretchFactor(0, 3)
@@ -188,6 +203,18 @@ class Dashboard(QWidget):
         self._timer = QTimer(self, interval=REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
+
+    def clear(self) -> None:
+        """Show no run at all (another project was opened): empty curves and matrix, the
+        prune panel back to its start."""
+        self.history = RunHistory()
+        for curve in (self.raw_curve, self.smooth_curve, self.train_epoch_curve, self.val_curve,
+                      self.miou_curve, *self.class_curves):
+            curve.setData([], [])
+        self.confusion.clear_matrix()
+        self.prune.set_architecture("unet")
+        self.summary.setText("No run yet.")
+        self._dirty.clear()
 
     def stop_redrawing(self) -> None:
         """The window is closing: no more timer ticks."""
@@ -215,7 +242,7 @@ class Dashboard(QWidget):
         for curve in (self.raw_curve, self.smooth_curve, self.train_epoch_curve, self.val_curve,
                       self.miou_curve, *self.class_curves):
             curve.setData([], [])
-        self.confusion.matrix = None
+        self.confusion.clear_matrix()
         self.prune.set_architecture(architecture)
         if self.history.depth_miou and self.history.depth_miou[-1]:
             self.prune.set_scores(self.history.depth_miou[-1])
@@ -271,7 +298,7 @@ class Dashboard(QWidget):
             ok = np.isfinite(col)
             curve.setData(ep[ok], col[ok])
         parts = [f"{n} {v:.2f}" if math.isfinite(v) else f"{n} n/a"
-                 for n, v in zip(h.class_names, h.iou[-1])]
+                 for n, v in zip(h.class_names, h.iou[-1], strict=False)]
         self.summary.setText(f"Epoch {h.epochs[-1]} · mIoU {h.miou[-1]:.3f} · "
                              + " · ".join(parts))
 

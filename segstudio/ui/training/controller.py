@@ -1,8 +1,9 @@
-"""Runs the training generator in a worker QObject on a QThread and relays its events.
+"""Runs the training generator as a TaskRunner job (ui/tasks.py) and relays its events.
 
-The worker emits each event as a Python object through one queued signal; the controller (a
-GUI-thread QObject) re-emits them as typed signals. Stop and pause go through TrainControl,
-which the loop checks between batches, so Stop returns within one batch.
+The job reports each event; the controller (a GUI-thread QObject) re-emits them as typed
+signals. Stop and pause go through TrainControl, which the loop checks between batches, so Stop
+returns within one batch, and ``wait()`` needs no event loop (the window waits for the run to
+end when it closes).
 """
 
 from __future__ import annotations
@@ -10,32 +11,14 @@ from __future__ import annotations
 import copy
 import gc
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from segstudio.core.project import Project
+from segstudio.project.project import Project
 from segstudio.training.config import TrainConfig
-
-
-class _Worker(QObject):
-    event = Signal(object)
-    done = Signal()
-
-    def __init__(self, project: Project, config: TrainConfig, control, fault_hook=None):
-        super().__init__()
-        self.project, self.config, self.control = project, config, control
-        self.fault_hook = fault_hook
-
-    @Slot()
-    def run(self) -> None:
-        from segstudio.training.loop import train
-
-        try:
-            for ev in train(self.project, self.config, self.control, gui=True,
-                            fault_hook=self.fault_hook):
-                self.event.emit(ev)
-        finally:
-            self.done.emit()
+from segstudio.ui.tasks import Task, TaskRunner
 
 
 class TrainingController(QObject):
@@ -49,15 +32,15 @@ class TrainingController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
-        self._control = None
-        self.fault_hook = None  # tests inject faults here
+        self._runner = TaskRunner("training", parent=self)
+        self._task: Task | None = None
+        self._control: Any = None
+        self.fault_hook: Callable[[int], None] | None = None  # tests inject faults here
         self._switch_interval = sys.getswitchinterval()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._task is not None
 
     @property
     def paused(self) -> bool:
@@ -66,18 +49,17 @@ class TrainingController(QObject):
     def start(self, project: Project, config: TrainConfig) -> bool:
         if self.running:
             return False
-        from segstudio.training.loop import TrainControl
+        from segstudio.training.loop import TrainControl, train
 
-        self._control = TrainControl()
+        control = self._control = TrainControl()
         # The loop reads a snapshot: edits in the window during training do not race with it.
         snapshot = copy.deepcopy(project)
-        self._thread = QThread()
-        self._thread.setObjectName("segstudio-training")
-        self._worker = _Worker(snapshot, config, self._control, self.fault_hook)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.event.connect(self._on_event)
-        self._worker.done.connect(self._on_done)
+        hook = self.fault_hook
+
+        def job(task: Task) -> None:
+            for ev in train(snapshot, config, control, gui=True, fault_hook=hook):
+                task.report(ev)
+
         # The loop's Python code between tensor ops holds the GIL for up to the switch
         # interval (5 ms by default); a shorter one lets the window's thread in sooner.
         self._switch_interval = sys.getswitchinterval()
@@ -88,7 +70,8 @@ class TrainingController(QObject):
         # of the collector's walks for the run (gc.freeze is cheap; gc.collect here would be
         # the very pause we avoid). gc.unfreeze() hands them back when the run ends.
         gc.freeze()
-        self._thread.start()
+        self._task = self._runner.submit(job, on_report=self._on_event, on_done=self._on_done,
+                                         on_error=self._on_error)
         self.running_changed.emit(True)
         return True
 
@@ -105,15 +88,20 @@ class TrainingController(QObject):
             self._control.resume()
 
     def wait(self, msecs: int = 30000) -> bool:
-        """Block until the worker thread ended (used on close)."""
-        if self._thread is None:
+        """Block until the run has ended and its last events were delivered (used on close)."""
+        if self._task is None:
             return True
-        return self._thread.wait(msecs)
+        return self._runner.wait(msecs)
 
-    @Slot(object)
     def _on_event(self, ev: object) -> None:
-        from segstudio.training.events import (CheckpointSaved, EpochReport, IterationReport,
-                                               Notice, RunFinished, RunStarted)
+        from segstudio.training.events import (
+            CheckpointSaved,
+            EpochReport,
+            IterationReport,
+            Notice,
+            RunFinished,
+            RunStarted,
+        )
 
         if isinstance(ev, IterationReport):
             self.iteration.emit(ev)
@@ -128,13 +116,17 @@ class TrainingController(QObject):
         elif isinstance(ev, RunFinished):
             self.run_finished.emit(ev)
 
-    @Slot()
-    def _on_done(self) -> None:
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(5000)
-        self._thread = None
-        self._worker = None
+    def _on_error(self, message: str) -> None:
+        # train() turns every failure into a RunFinished; this is a bug in the relay itself.
+        from segstudio.training.events import RunFinished
+
+        self.run_finished.emit(RunFinished("failed", message, None, None, 0, 0.0))
+        self._on_done(None)
+
+    def _on_done(self, _result: object) -> None:
+        if self._task is None:
+            return
+        self._task = None
         self._control = None
         sys.setswitchinterval(self._switch_interval)
         gc.unfreeze()

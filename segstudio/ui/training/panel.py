@@ -7,43 +7,44 @@ model registry and the loss factory by the tests.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from segstudio.core.project import Project
+from segstudio.project.project import Project
 from segstudio.training.config import TrainConfig, format_duration, parse_focal_alpha
+from segstudio.ui.tasks import Task, TaskRunner
 
 ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
-LOSSES = [("auto", "Auto (measured best for the data)"), ("ce", "Cross-entropy"), ("weighted_ce", "Weighted cross-entropy"),
-          ("focal", "Focal"), ("dice", "Dice"), ("focal+dice", "Focal + Dice"),
-          ("ce+dice", "Cross-entropy + Dice")]
+LOSSES = [
+    ("auto", "Auto (measured best for the data)"),
+    ("ce", "Cross-entropy"),
+    ("weighted_ce", "Weighted cross-entropy"),
+    ("focal", "Focal"),
+    ("dice", "Dice"),
+    ("focal+dice", "Focal + Dice"),
+    ("ce+dice", "Cross-entropy + Dice"),
+]
 DEVICES = [("auto", "Auto"), ("cuda", "CUDA"), ("mps", "Apple MPS"), ("cpu", "CPU")]
 
 
-class _CountRelay(QObject):
-    counted = Signal(object, object)   # token, counts (np.ndarray) or error text
-
-
-class _CountTask(QRunnable):
-    def __init__(self, relay: _CountRelay, token: object, paths: list, k: int):
-        super().__init__()
-        self.relay, self.token, self.paths, self.k = relay, token, paths, k
-
-    def run(self) -> None:
-        from segstudio.io.masks import read_mask
-        from segstudio.training.class_stats import count_labelled_pixels
-
-        try:
-            counts = count_labelled_pixels((read_mask(p) for p in self.paths), self.k)
-        except Exception as exc:
-            self.relay.counted.emit(self.token, str(exc))
-            return
-        self.relay.counted.emit(self.token, counts)
-
-
-def describe_weights(counts, loss: str, n_classes: int, names: list[str], mode: str = "inverse") -> str:
+def describe_weights(
+    counts, loss: str, n_classes: int, names: list[str], mode: str = "inverse"
+) -> str:
     """The weights the chosen loss will use, in words, from labelled-pixel counts."""
     from segstudio.training.class_stats import auto_alpha, class_weights, pos_weight
 
@@ -61,16 +62,22 @@ def describe_weights(counts, loss: str, n_classes: int, names: list[str], mode: 
             if n_classes == 2:
                 return f"pos_weight = {pos_weight(counts):.3g} ({names[0]} / {names[1]} pixels)"
             w = class_weights(counts, mode)
-            return "class weights: " + ", ".join(f"{n} {v:.3g}" for n, v in zip(names, w))
+            return "class weights: " + ", ".join(
+                f"{n} {v:.3g}" for n, v in zip(names, w, strict=False)
+            )
         if loss.startswith("focal"):
             a = auto_alpha(counts)
             if n_classes == 2:
                 return f"alpha 'auto' would be {a[1]:.3g}"
-            return "alpha 'auto': " + ", ".join(f"{n} {v:.3g}" for n, v in zip(names, a))
+            return "alpha 'auto': " + ", ".join(
+                f"{n} {v:.3g}" for n, v in zip(names, a, strict=False)
+            )
     except Exception as exc:
         return str(exc)
     total = int(counts.sum())
-    return "labelled pixels: " + ", ".join(f"{n} {c / total:.1%}" for n, c in zip(names, counts))
+    return "labelled pixels: " + ", ".join(
+        f"{n} {c / total:.1%}" for n, c in zip(names, counts, strict=False)
+    )
 
 
 class TrainingPanel(QWidget):
@@ -83,7 +90,7 @@ class TrainingPanel(QWidget):
         self.project: Project | None = None
         d = TrainConfig()
         self.arch = _combo(ARCHITECTURES, d.architecture)
-        self.width = _spin(2, 256, d.model.get("base_width", 16))
+        self.base_width = _spin(2, 256, d.model.get("base_width", 16))
         self.levels = _spin(2, 7, d.model.get("levels", 4))
         self.deep_sup = QCheckBox("Deep supervision")
         self.deep_sup.setChecked(True)
@@ -128,9 +135,13 @@ class TrainingPanel(QWidget):
         self.status = QLabel("Paint a few strokes of each class, then press Train.")
         self.status.setWordWrap(True)
 
-        form = QFormLayout()
+        # The settings scroll; Train, Pause, Stop, the progress bar and the status stay pinned
+        # below them, visible at any window height.
+        settings = QWidget()
+        form = QFormLayout(settings)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Architecture", self.arch)
-        form.addRow("Base width", self.width)
+        form.addRow("Base width", self.base_width)
         form.addRow("Levels", self.levels)
         form.addRow("", self.deep_sup)
         form.addRow("Loss", self.loss)
@@ -148,13 +159,17 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.train_button, 2)
         buttons.addWidget(self.pause_button, 1)
         buttons.addWidget(self.stop_button, 1)
+        self.settings_area = QScrollArea()
+        self.settings_area.setWidget(settings)
+        self.settings_area.setWidgetResizable(True)
+        self.settings_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.settings_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
+        lay.addWidget(self.settings_area, 1)
         lay.addLayout(buttons)
         lay.addWidget(self.resume_button)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
-        lay.addStretch(1)
 
         self.train_button.clicked.connect(self._on_train)
         self.resume_button.clicked.connect(self._on_resume)
@@ -163,12 +178,8 @@ class TrainingPanel(QWidget):
         self.arch.currentIndexChanged.connect(self._update_enabled)
         self.loss.currentIndexChanged.connect(self._update_enabled)
         self.loss.currentIndexChanged.connect(self.refresh_weights)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._relay = _CountRelay(self)
-        self._relay.counted.connect(self._on_counted)
-        self._counts = None
-        self._token = object()
+        self._runner = TaskRunner("pixel counts", parent=self)
+        self._counts: np.ndarray | None = None
         self.set_running(False)
         self._update_enabled()
 
@@ -183,15 +194,20 @@ class TrainingPanel(QWidget):
         if self.project is None:
             self.weights_label.setText("")
             return
-        self._token = object()
         paths = [p for e, p in self.project.saved_masks() if e.split != "test"]
-        self._pool.start(_CountTask(self._relay, self._token, paths, len(self.project.classes)))
+        k = len(self.project.classes)
 
-    def _on_counted(self, token: object, counts: object) -> None:
-        if token is not self._token or self.project is None:
-            return
-        if isinstance(counts, str):
-            self.weights_label.setText(counts)
+        def count(task: Task) -> np.ndarray:
+            from segstudio.io.masks import read_mask
+            from segstudio.training.class_stats import count_labelled_pixels
+
+            return count_labelled_pixels((read_mask(p) for p in paths), k)
+
+        self._runner.submit(count, on_done=self._on_counted, on_error=self.weights_label.setText,
+                            replace="count")
+
+    def _on_counted(self, counts: np.ndarray) -> None:
+        if self.project is None:
             return
         self._counts = counts
         names = [c.name for c in self.project.classes]
@@ -199,7 +215,7 @@ class TrainingPanel(QWidget):
                                                     len(names), names))
 
     def set_running(self, running: bool) -> None:
-        for w in (self.arch, self.width, self.levels, self.deep_sup, self.loss, self.gamma,
+        for w in (self.arch, self.base_width, self.levels, self.deep_sup, self.loss, self.gamma,
                   self.alpha, self.patch, self.batch, self.epochs, self.budget, self.lr,
                   self.device):
             w.setEnabled(not running)
@@ -228,7 +244,7 @@ class TrainingPanel(QWidget):
                                                         len(names), names))
 
     def config(self) -> TrainConfig:
-        model = {"base_width": self.width.value(), "levels": self.levels.value()}
+        model = {"base_width": self.base_width.value(), "levels": self.levels.value()}
         if self.arch.currentData() in ("unetpp", "unet3p"):
             model["deep_supervision"] = self.deep_sup.isChecked()
         loss: dict = {"name": self.loss.currentData()}
@@ -271,6 +287,9 @@ class TrainingPanel(QWidget):
         self.progress.setValue(int(fraction * 1000))
         eta = "" if eta_s is None else f" · ETA {format_duration(eta_s)}"
         self.progress.setFormat(f"{fraction:.0%}{eta}")
+        self.status.setText(text)
+
+    def set_status(self, text: str) -> None:
         self.status.setText(text)
 
     def _on_train(self) -> None:

@@ -1,0 +1,181 @@
+"""`segstudio train` and `segstudio import`: the headless side of the Train button."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from segstudio.errors import ConfigError
+
+BUDGET_EPOCHS = 100_000  # "until the time budget is used up"
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from segstudio.training.config import TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("project", help="project folder")
+    p.add_argument("--model", default=d.architecture, help="unet, unetpp or unet3p")
+    p.add_argument("--model-options", default="{}", metavar="JSON",
+                   help='model options as JSON, e.g. \'{"base_width": 32, "levels": 5}\'')
+    p.add_argument("--augment", default="{}", metavar="JSON",
+                   help='augmentation options as JSON, e.g. \'{"elastic": 10, "scale": [0.7, 1.4]}\'')
+    p.add_argument("--loss", default="auto",
+                   help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
+                        "focal+dice or ce+dice")
+    p.add_argument("--class-weights", choices=["inverse", "median", "sqrt"],
+                   help="weighted_ce with several classes: inverse (default) or median "
+                        "frequency weights (the same up to a constant), or sqrt (milder)")
+    p.add_argument("--gamma", type=float, help="focal gamma (default 2)")
+    p.add_argument("--alpha", help="focal alpha: a number, 'auto', or comma-separated per class")
+    p.add_argument("--epochs", type=int,
+                   help=f"default {d.epochs}; with --time-budget and no --epochs, the budget "
+                        "alone ends the run (the learning rate decays over the budget)")
+    p.add_argument("--iterations", type=int, help="iterations per epoch (default: automatic)")
+    p.add_argument("--batch", type=int, default=d.batch, help="default: chosen from the patch")
+    p.add_argument("--patch", type=int, default=d.patch,
+                   help="default: chosen from the image size")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--device", default=d.device, help="auto, cuda, mps or cpu")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop after this long")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="early stop after N epochs without val mIoU gain (0 = never)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run")
+    p.add_argument("--init", metavar="CHECKPOINT", help="start from these weights")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
+
+
+def _json_object(text: str, option: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not valid JSON: {exc.msg}.") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object.")
+    return value
+
+
+def config_from_args(args: argparse.Namespace):
+    from segstudio.training.config import TrainConfig, parse_focal_alpha
+
+    model_opts = _json_object(args.model_options, "--model-options")
+    augment = _json_object(args.augment, "--augment")
+    loss = {"name": args.loss}
+    if args.gamma is not None:
+        loss["gamma"] = args.gamma
+    if args.class_weights:
+        loss["class_weight_mode"] = args.class_weights
+    alpha = parse_focal_alpha(args.alpha)
+    if alpha is not None:
+        loss["alpha"] = alpha
+    base = TrainConfig()
+    return TrainConfig(architecture=args.model, model={**base.model, **model_opts}, loss=loss,
+                       epochs=args.epochs or (BUDGET_EPOCHS if args.time_budget else base.epochs),
+                       iterations_per_epoch=args.iterations,
+                       batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
+                       time_budget_s=args.time_budget * 60 if args.time_budget else None,
+                       patience=args.patience or None, resume_from=args.resume,
+                       init_from=args.init, seed=args.seed,
+                       cpu_threads=args.threads, augment=augment)
+
+
+def _bar(frac: float, width: int = 24) -> str:
+    n = int(round(frac * width))
+    return "#" * n + "-" * (width - n)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from segstudio.project.lock import command_lock
+    from segstudio.project.project import Project
+    from segstudio.training.config import format_duration
+    from segstudio.training.events import (
+        EpochReport,
+        IterationReport,
+        Notice,
+        RunFinished,
+        RunStarted,
+    )
+    from segstudio.training.loop import TrainControl, train
+
+    project = Project.open(args.project)
+    config = config_from_args(args)
+    with command_lock(project.root, "train", writes=False) as status:
+        if status.held_by_other:
+            print(f"note: {status.message}", flush=True)
+    control = TrainControl()
+    tty = sys.stderr.isatty()
+    last_draw = 0.0
+    names = [c.name for c in project.classes]
+    try:
+        for ev in train(project, config, control):
+            if isinstance(ev, RunStarted):
+                length = (f"epochs of {ev.iterations_per_epoch} iterations until "
+                          f"{args.time_budget:g} minutes are used"
+                          if config.epochs == BUDGET_EPOCHS else
+                          f"{ev.total_epochs} epochs x {ev.iterations_per_epoch} iterations")
+                print(f"Training {ev.architecture} ({ev.parameters / 1e6:.2f} M parameters) on "
+                      f"{ev.device}: {ev.train_images} training / {ev.val_images} validation "
+                      f"images, {length}. Run folder: {ev.run_dir}", flush=True)
+                for n in ev.notes:
+                    print(f"note: {n}", flush=True)
+            elif isinstance(ev, IterationReport):
+                now = time.monotonic()
+                if tty and now - last_draw > 0.2:
+                    last_draw = now
+                    sys.stderr.write(f"\r[{_bar(ev.progress)}] {ev.progress:5.1%} epoch {ev.epoch} "
+                                     f"loss {ev.loss:.4f} {ev.images_per_s:5.1f} img/s "
+                                     f"ETA {format_duration(ev.eta_s)}  ")
+                    sys.stderr.flush()
+            elif isinstance(ev, EpochReport):
+                if tty:
+                    sys.stderr.write("\r" + " " * 90 + "\r")
+                if args.json:
+                    print(json.dumps({"epoch": ev.epoch, "train_loss": ev.train_loss,
+                                      "val_loss": ev.val_loss, "miou": ev.miou,
+                                      "iou": dict(zip(names, ev.iou, strict=False)),
+                                      "depth_miou": ev.depth_miou, "seconds": ev.seconds}),
+                          flush=True)
+                else:
+                    ious = " ".join(f"{n}={v:.3f}" if v == v else f"{n}=n/a"
+                                    for n, v in zip(names, ev.iou, strict=False))
+                    extra = "".join(f" L{d}={v:.3f}" for d, v in ev.depth_miou.items())
+                    vl = f"{ev.val_loss:.4f}" if ev.val_loss is not None else "n/a"
+                    print(f"epoch {ev.epoch:3d}  train loss {ev.train_loss:.4f}  val loss {vl}  "
+                          f"mIoU {ev.miou:.4f}{' *' if ev.best else '  '} {ious}{extra}  "
+                          f"[{format_duration(ev.seconds)}]", flush=True)
+            elif isinstance(ev, Notice):
+                print(f"note: {ev.text}", flush=True)
+            elif isinstance(ev, RunFinished):
+                if ev.reason == "failed":
+                    print(f"segstudio: {ev.message}", file=sys.stderr)
+                    return 1
+                best = f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}" if ev.best_checkpoint else ""
+                print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
+    except KeyboardInterrupt:
+        control.request_stop()
+        print("\nsegstudio: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="folder with <split>/images and <split>/masks")
+    p.add_argument("project", help="new project folder to create")
+    p.add_argument("--classes", help="class names, comma-separated, in index order")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from segstudio.project.dataset_import import import_dataset
+
+    names = [n.strip() for n in args.classes.split(",")] if args.classes else None
+    p = import_dataset(args.dataset, args.project, names)
+    splits: dict[str, int] = {}
+    for e in p.images:
+        splits[e.split] = splits.get(e.split, 0) + 1
+    print(f"Imported {len(p.images)} images (" + ", ".join(f"{k} {v}" for k, v in splits.items())
+          + f") with {len(p.classes)} classes into {p.root}")
+    return 0

@@ -1,0 +1,253 @@
+"""Export masks: ``export_masks(project, out_dir, formats, which, predictions)``.
+
+What is written is exactly the in-app mask, pixel for pixel (no resampling, no smoothing,
+no per-class files):
+
+    OUT/masks/<image-id>.png   "index": one single-channel indexed PNG per image, value =
+                               class index, 255 = not labelled; the palette holds the class
+                               colours and 255 is marked transparent (same file format as the
+                               project's own masks/).
+    OUT/color/<image-id>.png   "color": RGBA PNG, every labelled pixel in its class colour at
+                               full opacity (what the canvas shows at 100 % mask opacity),
+                               unlabelled pixels fully transparent (0, 0, 0, 0).
+    OUT/coco.json              "coco": COCO instance annotations, one per 8-connected
+                               component per class, compressed RLE (see segstudio.io.coco).
+
+``which``: "labelled" = images with at least one labelled pixel; "all" = every image (images
+never painted give an all-255 index mask and no annotations); "predictions" = the label maps
+in ``predictions`` ({image id: H x W uint8 array, or an object with ``labels`` and optionally
+``confidence`` such as segstudio.inference.tiling.Prediction}).
+
+The image id is the file stem (ids are the image file stems made unique), so the index
+masks import back with ``import_masks(project, OUT, "index")``. Every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segstudio.core.classes import UNLABELLED, ClassInfo, palette_rgba
+from segstudio.errors import ConfigError, SegStudioError
+from segstudio.io.atomic import SaveError, atomic_write_bytes, atomic_write_text
+from segstudio.io.formats import parse_format_list
+from segstudio.project.project import ImageEntry, Project
+
+FORMATS = ("index", "color", "coco")
+WHICH = ("labelled", "all", "predictions")
+INDEX_DIR, COLOR_DIR, COCO_FILE = "masks", "color", "coco.json"
+
+Progress = Callable[[int, int], "bool | None"]
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    out_dir: Path
+    exported: tuple[str, ...] = ()                    # image ids written
+    files: tuple[Path, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()          # (image id, reason)
+    cancelled: bool = False
+
+    def describe(self, limit: int = 10) -> str:
+        text = f"Exported {len(self.exported)} mask(s) to {self.out_dir}."
+        if self.cancelled:
+            text += " Cancelled before the end (the COCO file was not written)."
+        if self.failed:
+            text += f"\nNot exported ({len(self.failed)}):"
+            text += "".join(f"\n  {a}: {b}" for a, b in self.failed[:limit])
+            if len(self.failed) > limit:
+                text += f"\n  ... and {len(self.failed) - limit} more"
+        return text
+
+
+def color_image(mask: np.ndarray, classes: Sequence[ClassInfo]) -> np.ndarray:
+    """H x W x 4 uint8: class colours, opaque; unlabelled (and unknown values) transparent."""
+    return palette_rgba(list(classes))[mask]
+
+
+def encode_color_png(mask: np.ndarray, classes: Sequence[ClassInfo]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(color_image(mask, classes), "RGBA").save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """"a,b" or an iterable -> validated tuple in canonical order."""
+    aliases = {"colour": "color", "png": "index", "json": "coco"}
+    return parse_format_list(formats, FORMATS, aliases, "mask")
+
+
+def _check_out_dir(project: Project | None, out: Path) -> None:
+    if project is None:
+        return
+    masks = project.masks_dir.resolve()
+    for target in (out, out / INDEX_DIR):
+        if target == masks or masks in target.parents:
+            raise ConfigError(f"Exporting into {out} would overwrite the project's own masks; "
+                              "choose another folder (e.g. the project's exports/ folder).")
+
+
+def _labels_of(pred: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    if isinstance(pred, np.ndarray):
+        return pred, None
+    labels = getattr(pred, "labels", None)
+    if not isinstance(labels, np.ndarray):
+        raise TypeError("a prediction must be an array or have a 'labels' array")
+    conf = getattr(pred, "confidence", None)
+    return labels, conf if isinstance(conf, np.ndarray) else None
+
+
+class MaskWriter:
+    """Writes masks one by one in the chosen formats and the COCO file at the end. Used by
+    export_masks and by ``segstudio predict``; usable by anything that produces masks."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], classes: Sequence[ClassInfo],
+                 formats: Iterable[str] = FORMATS, description: str = "",
+                 index_dir: str = INDEX_DIR) -> None:
+        self.out = Path(out_dir)
+        self.index_dir = self.out / index_dir if index_dir else self.out
+        self.classes = list(classes)
+        self.formats = parse_formats(formats)
+        self.description = description
+        self.files: list[Path] = []
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, name: str, mask: np.ndarray, file_name: str | None = None,
+            confidence: np.ndarray | None = None, extra: dict[str, Any] | None = None
+            ) -> list[Path]:
+        """Write ``mask`` as ``<name>.png`` in each per-image format and record it for COCO
+        (``file_name``: the image file the COCO record names; default ``name``)."""
+        from segstudio.io.coco import image_annotations
+        from segstudio.io.masks import encode_mask_png
+
+        if mask.dtype != np.uint8 or mask.ndim != 2:
+            raise ValueError("a mask must be a 2-D uint8 array")
+        k = len(self.classes)
+        bad = (mask >= k) & (mask != UNLABELLED)
+        if bad.any():
+            raise ConfigError(f"{name}: the mask holds class values "
+                              f"{np.unique(mask[bad])[:5].tolist()} but there are only {k} "
+                              "classes.")
+        written = []
+        if "index" in self.formats:
+            p = self.index_dir / f"{name}.png"
+            atomic_write_bytes(p, encode_mask_png(mask, self.classes))
+            written.append(p)
+        if "color" in self.formats:
+            p = self.out / COLOR_DIR / f"{name}.png"
+            atomic_write_bytes(p, encode_color_png(mask, self.classes))
+            written.append(p)
+        if "coco" in self.formats:
+            image_id = len(self.images) + 1
+            rec = {"id": image_id, "file_name": file_name or name,
+                   "width": int(mask.shape[1]), "height": int(mask.shape[0])}
+            rec.update(extra or {})
+            self.images.append(rec)
+            self.annotations += image_annotations(mask, image_id, len(self.annotations) + 1,
+                                                  k, confidence)
+        self.files += written
+        return written
+
+    def finish(self) -> list[Path]:
+        """Write the COCO file (if asked for); returns the paths it wrote."""
+        from segstudio.io.coco import coco_document
+
+        if "coco" not in self.formats:
+            return []
+        doc = coco_document(self.images, self.annotations, self.classes, self.description)
+        p = self.out / COCO_FILE
+        atomic_write_text(p, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+        self.files.append(p)
+        return [p]
+
+
+def export_masks(project: Project, out_dir: str | os.PathLike[str],
+                 formats: str | Iterable[str] = FORMATS, which: str = "labelled",
+                 predictions: Mapping[str, Any] | None = None,
+                 classes: Sequence[ClassInfo] | None = None,
+                 progress: Progress | None = None) -> ExportSummary:
+    """Export the project's masks (or ``predictions``) to ``out_dir``; see the module doc.
+
+    ``classes``: the class table for names/colours (default: the project's; pass the model's
+    classes when exporting predictions of a model trained on another class list).
+    ``progress(done, total)`` is called after each image; returning False cancels (the files
+    written so far stay, the COCO file is not written). Images that cannot be exported (an
+    unreadable image for ``which="all"``, a corrupt mask) are listed in the summary and the
+    others are still written."""
+    from segstudio.io.images import read_image_size
+    from segstudio.io.masks import new_mask, read_mask
+    from segstudio.project.image_matching import image_shape
+
+    if which not in WHICH:
+        raise ConfigError(f"Which masks to export must be one of {', '.join(WHICH)}, "
+                          f"not {which!r}.")
+    if which == "predictions" and predictions is None:
+        raise ConfigError("No predictions to export: predict the images first.")
+    out = Path(out_dir).resolve()
+    _check_out_dir(project, out)
+    cls = list(classes) if classes is not None else list(project.classes)
+    writer = MaskWriter(out, cls, formats, description=f"segstudio project {project.name}"
+                        + (" (predictions)" if which == "predictions" else ""))
+    failed: list[tuple[str, str]] = []
+    exported: list[str] = []
+    if which == "predictions":
+        assert predictions is not None
+        known = {e.id for e in project.images}
+        failed += [(k, "not an image of this project") for k in predictions if k not in known]
+        entries = [e for e in project.images if e.id in predictions]
+    else:
+        entries = list(project.images)
+    total = len(entries)
+    cancelled = False
+    for n, entry in enumerate(entries, 1):
+        try:
+            conf = None
+            if which == "predictions":
+                mask, conf = _labels_of(predictions[entry.id])  # type: ignore[index]
+                mask = np.ascontiguousarray(mask, dtype=np.uint8)
+            else:
+                path = project.mask_path(entry)
+                if path.exists():
+                    # The image's size from its header, when it can be read: a mask of another
+                    # size is refused here as everywhere else.
+                    mask = read_mask(path, shape=read_image_size(project.image_path(entry)),
+                                     num_classes=len(cls))
+                elif which == "all":
+                    mask = new_mask(*image_shape(project, entry))
+                else:
+                    mask = None
+                if which == "labelled" and (mask is None or not (mask != UNLABELLED).any()):
+                    mask = None
+            if mask is not None:
+                writer.add(entry.id, mask, file_name=_coco_file_name(project, entry),
+                           confidence=conf, extra={"segstudio_id": entry.id})
+                exported.append(entry.id)
+        except SaveError:
+            raise  # the destination is unwritable: every other image would fail as well
+        except (SegStudioError, TypeError, ValueError) as exc:
+            failed.append((entry.id, str(exc)))
+        if progress is not None and progress(n, total) is False:
+            cancelled = True
+            break
+    if not cancelled:
+        writer.finish()
+    return ExportSummary(out, tuple(exported), tuple(writer.files), tuple(failed), cancelled)
+
+
+def _coco_file_name(project: Project, entry: ImageEntry) -> str:
+    """The image as COCO names it: its path relative to the project folder when inside it,
+    otherwise its absolute path (POSIX separators)."""
+    return entry.path

@@ -1,0 +1,184 @@
+"""Import masks made elsewhere into a project: ``import_masks(project, source, format)``.
+
+Formats:
+
+- ``"index"``: a folder of single-channel PNG masks (values = class index, 255 = not
+  labelled), one per image, matched by file stem. ``source`` may be the folder of PNGs, a
+  folder with a ``masks/`` subfolder (the layout of segstudio's own export), or a data set
+  laid out as ``<split>/masks/*.png`` (the layout of ../shared/data; to make a *new* project
+  from such a data set in one step use ``segstudio import``). Values beyond the project's
+  classes create classes named "class N".
+- ``"labelme"``: a labelme JSON file or a folder of them (searched recursively). Images are
+  matched by ``imagePath`` (relative to the JSON file), then by stem. Shapes are painted in
+  file order (later covers earlier). See :mod:`segstudio.io.labelme` for the pixel rules.
+- ``"coco"``: a COCO JSON file. Images are matched by ``file_name`` (relative to the project,
+  or by stem). Polygons, uncompressed and compressed RLE are read; polygons are rasterised
+  exactly as pycocotools does. Overlapping annotations: larger ones are painted first, so a
+  smaller object lying on a larger one stays visible (equal areas: file order, later covers
+  earlier). ``iscrowd`` annotations are imported like the others.
+
+Labels and categories are matched to classes by name, ignoring case; an unknown name creates
+a class (with the COCO category's ``color`` when it has a valid one), and the summary lists
+the classes created. The labelme label ``__ignore__`` paints "not labelled" and
+``_background_`` means the class "background".
+
+Pixels no annotation covers are "not labelled" (255), unless ``background`` names a class to
+fill them with. ``mode="replace"`` (default) replaces an image's mask with the imported one;
+``mode="merge"`` paints the imported labels over the existing mask (whose unlabelled pixels
+take the ``background`` class first, if one is given).
+
+Nothing is lost silently: the returned :class:`ImportSummary` lists what was imported, what
+matched no image, what failed and why, and the shapes or annotations that were skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segstudio.core.classes import UNLABELLED
+from segstudio.errors import ConfigError, MaskError, SegStudioError
+from segstudio.project.class_mapping import (
+    BACKGROUND_ALIAS,
+    IGNORE_LABEL,
+    ClassMap,
+    background_value,
+)
+from segstudio.project.coco_import import plan_coco, read_coco_json
+from segstudio.project.image_matching import ImageMatcher, image_shape
+from segstudio.project.import_plan import ImportJob, MaskImportError
+from segstudio.project.index_import import plan_index
+from segstudio.project.labelme_import import plan_labelme
+from segstudio.project.project import Project
+
+__all__ = [
+    "BACKGROUND_ALIAS", "FORMATS", "IGNORE_LABEL", "MODES", "ImageMatcher", "ImportSummary",
+    "MaskImportError", "Progress", "image_shape", "import_masks", "read_coco_json",
+]
+
+FORMATS = ("index", "labelme", "coco")
+MODES = ("replace", "merge")
+
+Progress = Callable[[int, int], "bool | None"]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did. ``imported``: ids of images whose mask was written;
+    ``unmatched``: source items that match no image of the project; ``failed``: (item, reason)
+    for items that matched but could not be imported; ``created_classes``: classes added to
+    the project; ``skipped``: shapes/annotations left out, with the reason."""
+
+    imported: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    created_classes: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not (self.unmatched or self.failed or self.skipped)
+
+    def describe(self, limit: int = 10) -> str:
+        lines = [f"Imported masks for {len(self.imported)} image(s)."]
+        if self.created_classes:
+            names = list(self.created_classes)
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            lines.append(f"New classes ({len(names)}): " + ", ".join(names[:limit]) + more + ".")
+
+        def block(title: str, items: list[str]) -> None:
+            if items:
+                lines.append(f"{title} ({len(items)}):")
+                lines.extend(f"  {t}" for t in items[:limit])
+                if len(items) > limit:
+                    lines.append(f"  ... and {len(items) - limit} more")
+
+        block("Matched no image of the project", list(self.unmatched))
+        block("Failed", [f"{a}: {b}" for a, b in self.failed])
+        block("Skipped", list(self.skipped))
+        return "\n".join(lines)
+
+
+def import_masks(project: Project, source: str | os.PathLike[str], format: str, *,
+                 mode: str = "replace", background: str | None = None,
+                 progress: Progress | None = None) -> ImportSummary:
+    """Import masks from ``source`` into ``project`` (see the module docstring).
+
+    Masks are written atomically one by one and the project file is saved (classes first, so
+    a mask never holds a class the project does not know). ``progress(done, total)`` is called
+    after each image; returning False stops after that image (what was written stays)."""
+    if format not in FORMATS:
+        raise ConfigError(f"Unknown mask format {format!r}; choose one of {', '.join(FORMATS)}.")
+    if mode not in MODES:
+        raise ConfigError(f"Unknown import mode {mode!r}; choose replace or merge.")
+    src = Path(source)
+    if not src.exists():
+        raise MaskImportError(f"{src} does not exist.")
+    fill = background_value(project, background)
+    classes = ClassMap(project)
+    matcher = ImageMatcher(project)
+    before = list(project.classes)
+    try:
+        if format == "index":
+            plan = plan_index(project, src, matcher, classes)
+        elif format == "labelme":
+            plan = plan_labelme(src, matcher, classes)
+        else:
+            plan = plan_coco(src, matcher, classes)
+    except BaseException:
+        project.classes[:] = before  # nothing was written: leave the class table as it was
+        raise
+    if classes.created:
+        project.save()  # the class table first: masks may use the new classes
+    imported: list[str] = []
+    failed = list(plan.failed)
+    skipped = list(plan.skipped)
+    seen: set[str] = set()
+    total = len(plan.jobs)
+    for n, job in enumerate(plan.jobs, 1):
+        if job.entry.id in seen:
+            failed.append((job.item, f"image '{job.entry.path}' was already imported from "
+                                     "another file; this one was left out"))
+            continue
+        seen.add(job.entry.id)
+        try:
+            _run_job(project, job, fill, mode, skipped, imported)
+        except SegStudioError as exc:
+            failed.append((job.item, str(exc)))
+        if progress is not None and progress(n, total) is False:
+            break
+    project.save()
+    return ImportSummary(tuple(imported), tuple(plan.unmatched), tuple(failed),
+                         tuple(classes.created), tuple(skipped))
+
+
+def _run_job(project: Project, job: ImportJob, fill: int, mode: str, skipped: list[str],
+             imported: list[str]) -> None:
+    entry = project.entry(job.entry.id)
+    try:
+        shape = image_shape(project, entry)
+    except SegStudioError as exc:
+        given = job.declared or job.fallback
+        if given is None:
+            raise
+        shape = given
+        skipped.append(f"{job.item}: image unreadable ({exc}); used the size the file gives, "
+                       f"{shape[1]} x {shape[0]}")
+    if job.declared is not None and tuple(job.declared) != tuple(shape):
+        raise MaskError(f"the file describes a {job.declared[1]} x {job.declared[0]} image but "
+                        f"'{entry.path}' is {shape[1]} x {shape[0]}")
+    # The mask the imported labels are painted on: all `fill` (replace), or the existing mask
+    # with its unlabelled pixels set to `fill` (merge).
+    base = np.full(shape, fill, np.uint8)
+    if mode == "merge":
+        old = project.load_mask(entry, shape)
+        base = np.where(old == UNLABELLED, base, old).astype(np.uint8)
+    mask, notes = job.make(shape, base)
+    skipped.extend(f"{job.item}: {t}" for t in notes)
+    project.save_mask(entry, mask)
+    imported.append(entry.id)
+
