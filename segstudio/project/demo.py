@@ -90,8 +90,14 @@ def sparse_strokes(rng: np.random.Generator, label: np.ndarray, strokes_per_clas
     mask = np.full(label.shape, UNLABELLED, np.uint8)
     for k in range(int(label.max()) + 1):
         region = (label == k).astype(np.uint8)
-        core = cv2.erode(region, np.ones((2 * radius + 3, 2 * radius + 3), np.uint8))
-        ys, xs = np.nonzero(core)
+        # Strokes start well inside their class; where no region is that wide (background
+        # between crowded cells of a small image) closer to its edge, so no class of the
+        # demo is left without labels.
+        for k_size in (2 * radius + 3, 3, 1):
+            core = cv2.erode(region, np.ones((k_size, k_size), np.uint8))
+            ys, xs = np.nonzero(core)
+            if len(ys):
+                break
         if len(ys) == 0:
             continue
         for _ in range(strokes_per_class):

@@ -124,12 +124,23 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
         val_is_train = True
         notes.append("Only one labelled image: validation scores are measured on the training "
                      "image and will be optimistic. Label a second image for honest scores.")
-    present = np.zeros(len(project.classes), bool)
-    for s in train:
-        present[np.unique(s.mask[s.mask != UNLABELLED])] = True
-    missing = [project.classes[i].name for i in np.flatnonzero(~present)]
+    def present_in(samples: list[Sample]) -> np.ndarray:
+        present = np.zeros(len(project.classes), bool)
+        for s in samples:
+            present[np.unique(s.mask[s.mask != UNLABELLED])] = True
+        return present
+
+    in_train, anywhere = present_in(train), present_in(train + val)
+    unlabelled = [project.classes[i].name for i in np.flatnonzero(~anywhere)]
+    if unlabelled:
+        # Training anyway would spend the budget on a class it cannot learn and average a
+        # class without ground truth into mIoU: refuse, and say what to do.
+        raise ConfigError("No labels at all for class(es) " + ", ".join(
+            repr(n) for n in unlabelled) + ": paint a few strokes of each, or delete the "
+            "class, then train.")
+    missing = [project.classes[i].name for i in np.flatnonzero(~in_train)]
     if missing:
-        notes.append("No training labels yet for: " + ", ".join(missing) +
-                     ". The model cannot learn classes it never sees.")
+        notes.append("No training labels yet for: " + ", ".join(missing) + " (labelled on "
+                     "validation images only). The model cannot learn classes it never sees.")
     norm = compute_normalisation((s.image for s in train), channels)
     return TrainingData(train, val, channels, len(project.classes), norm, notes, val_is_train)

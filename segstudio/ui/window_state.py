@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QRect, Qt
+from PySide6.QtGui import QGuiApplication
 
 from segstudio.ui.settings import app_settings
 
@@ -25,7 +26,8 @@ class WindowState:
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             w.restoreGeometry(geo)
         else:
-            w.resize(1280, 800)
+            w.setGeometry(first_geometry(w.screen().availableGeometry() if w.screen() else
+                                         QGuiApplication.primaryScreen().availableGeometry()))
         self._default_layout = not (isinstance(state, QByteArray) and not state.isEmpty())
         if not self._default_layout:
             w.restoreState(state)
@@ -37,7 +39,10 @@ class WindowState:
         self._default_layout = False
         w = self.window
         w.resizeDocks([w.dashboard_dock], [max(180, w.height() // 4)], Qt.Orientation.Vertical)
-        w.resizeDocks([w.images_dock, w.classes_dock], [220, 300], Qt.Orientation.Horizontal)
+        # The right column is as wide as the training panel's widest row (combo boxes, the
+        # "Auto:" note, Stop), so nothing in it is cut off on a first launch.
+        right = max(300, w.training_panel.minimumSizeHint().width() + 24)
+        w.resizeDocks([w.images_dock, w.classes_dock], [220, right], Qt.Orientation.Horizontal)
         w.resizeDocks([w.classes_dock, w.training_dock],
                       [max(120, w.height() // 5), w.height()], Qt.Orientation.Vertical)
 
@@ -46,3 +51,12 @@ class WindowState:
         s.setValue("window/geometry", self.window.saveGeometry())
         s.setValue("window/state", self.window.saveState())
         s.sync()
+
+
+def first_geometry(screen: QRect) -> QRect:
+    """A first launch fills 92 % of the screen's free area, centred: on 1920 x 1080 the canvas,
+    both columns and the dashboard fit without dragging; on a laptop it is nearly maximised."""
+    width, height = int(screen.width() * 0.92), int(screen.height() * 0.92)
+    x = screen.x() + (screen.width() - width) // 2
+    y = screen.y() + (screen.height() - height) // 2
+    return QRect(x, y, width, height)

@@ -185,6 +185,10 @@ def test_retrain_continues_from_a_model(demo, tmp_path):
     assert load_checkpoint(again[-1].best_checkpoint).architecture == "unet"
     p = generate_demo(tmp_path / "more", n_images=3, size=64, labelled=3)
     p.add_class("debris")
+    entry = p.images[0]
+    mask = p.load_mask(entry, (64, 64))
+    mask[:4, :4] = 3  # labelled, so what is refused is the model's classes
+    p.save_mask(entry, mask)
     failed = _run(p, epochs=1, init_from=best)
     assert failed[-1].reason == "failed" and "from scratch" in failed[-1].message
 
@@ -229,3 +233,16 @@ def test_budget_run_reports_progress_and_eta_by_time(demo):
     assert its[-1].progress > 0.3 and its[-1].iteration < 0.01 * 10_000 * 3
     assert all(0 <= e.eta_s <= 2.0 for e in its)
     assert all(a.progress <= b.progress for a, b in zip(its, its[1:], strict=False))
+
+
+def test_a_class_without_training_labels_is_refused(tmp_path):
+    # Issue 13 #4: training a class that has no labelled pixel at all spends the budget on
+    # a class the model cannot learn and averages it into mIoU; the run is refused instead.
+    from segstudio.core.classes import ClassInfo
+
+    p = generate_demo(tmp_path / "d", n_images=3, size=64, labelled=3)
+    p.classes.append(ClassInfo("debris", "#00ff00"))
+    p.save()
+    events = _run(p, epochs=1)
+    assert len(events) == 1 and events[0].reason == "failed"
+    assert "debris" in events[0].message and "No labels at all" in events[0].message

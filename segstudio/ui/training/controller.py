@@ -114,6 +114,10 @@ class TrainingController(QObject):
         elif isinstance(ev, RunStarted):
             self.run_started.emit(ev)
         elif isinstance(ev, RunFinished):
+            # The run is over once its last event is in: the thread only unwinds from here,
+            # so whoever reacts to run_finished (open another project, train again) sees
+            # ``running`` False.
+            self._on_done(None)
             self.run_finished.emit(ev)
 
     def _on_error(self, message: str) -> None:
