@@ -29,6 +29,23 @@ from typing import NamedTuple
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
+from segstudio.errors import SegStudioError
+
+# A fill of unlabelled pixels that reaches the image's edge is not enclosed by any stroke: on a
+# sparsely labelled image it would label nearly everything (a new user clicked one cell and
+# got the whole image). Past this share of the image such a fill needs a confirming Shift+click.
+OPEN_FILL_FRACTION = 0.10
+
+
+class OpenFillError(SegStudioError):
+    """A fill of an unenclosed unlabelled area larger than the limit was not made."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(
+            f"Not filled: this unlabelled area is not enclosed (it reaches the image edge) and "
+            f"covers {fraction:.0%} of the image. Outline the object with the brush or polygon "
+            f"first, or Shift+click to fill it anyway.")
+        self.fraction = fraction
 
 
 class Rect(NamedTuple):
@@ -227,9 +244,11 @@ def flood_region(mask: np.ndarray, x: int, y: int,
 
 
 def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = False,
-               on_write: OnWrite = None) -> Rect | None:
+               on_write: OnWrite = None, max_open_fraction: float | None = None) -> Rect | None:
     """Fill the 4-connected region of same-valued pixels containing (x, y) with ``value``.
-    With ``preserve`` only an unlabelled region is filled."""
+    With ``preserve`` only an unlabelled region is filled. With ``max_open_fraction`` an
+    unlabelled region that reaches the image edge and covers more than that share of the image
+    is left alone and OpenFillError says so (nothing is written)."""
     x, y = int(x), int(y)
     h, w = mask.shape
     if not (0 <= x < w and 0 <= y < h):
@@ -241,6 +260,11 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = Fa
     if found is None:
         return None
     box, region = found
+    if max_open_fraction is not None and old == UNLABELLED:
+        touches_edge = box.x0 == 0 or box.y0 == 0 or box.x1 == w or box.y1 == h
+        fraction = int(np.count_nonzero(region)) / float(h * w)
+        if touches_edge and fraction > max_open_fraction:
+            raise OpenFillError(fraction)
     # Every region pixel holds ``old`` != value, and the box is tight: no need to re-check.
     return _write(mask, box, region, value, False, on_write, exact=True)
 

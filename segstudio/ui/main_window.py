@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.class_panel.delete_requested.connect(self.delete_class)
         self.class_panel.error.connect(self.show_error)
         self.canvas.save_failed.connect(self.show_error)
+        self.canvas.notice.connect(lambda text: self.message_bar.show_message(text, "info"))
         self.canvas.cursor_info.connect(lambda info: self.status.show_cursor(info, self.project))
         self.canvas.zoom_changed.connect(self.status.show_zoom)
         self.canvas.active_class_changed.connect(self.class_panel.select_class)

@@ -224,3 +224,16 @@ def test_rect_helpers():
     assert Rect(3, 3, 3, 8).empty
     assert P.union_rects([None, Rect(1, 1, 2, 2), Rect(5, 0, 6, 1)]) == Rect(1, 0, 6, 2)
     assert a.area == 100
+
+
+def test_open_unlabelled_fill_over_the_limit_is_refused_and_writes_nothing():
+    m = np.full((100, 100), UNLABELLED, np.uint8)
+    m[:, 95] = 0  # the left 95 % is open to the edges
+    before = m.copy()
+    with pytest.raises(P.OpenFillError) as err:
+        P.flood_fill(m, 5, 5, 1, max_open_fraction=0.1)
+    assert "95%" in str(err.value) and np.array_equal(m, before)
+    # A small corner area reaching the edge is under the limit; without a limit anything goes.
+    m[:, 5] = 0
+    assert P.flood_fill(m, 1, 1, 1, max_open_fraction=0.1) is not None
+    assert P.flood_fill(m, 50, 50, 1) is not None and m[50, 50] == 1

@@ -165,7 +165,13 @@ def test_fill(qtbot, panel, scale):
     panel.set_active_class(1)
     key(qtbot, panel.view, Qt.Key.Key_F)
     before = m.copy()
-    click(qtbot, panel.view, at(panel.view, 4, 4))
+    # The left half is unlabelled and open to the image edge: a plain click refuses and says
+    # why (issue 13 #5), Shift+click fills.
+    with qtbot.waitSignal(panel.notice) as notice:
+        click(qtbot, panel.view, at(panel.view, 4, 4))
+    assert "Shift+click" in notice.args[0] and np.array_equal(panel.current_mask(), before)
+    assert not panel.undo_action.isEnabled()
+    click(qtbot, panel.view, at(panel.view, 4, 4), mods=Qt.KeyboardModifier.ShiftModifier)
     expected = before.copy()
     P.flood_fill(expected, 4, 4, 1)
     got = panel.current_mask()
@@ -605,3 +611,16 @@ def test_panning_scrolls_exactly(qtbot, panel):
     scrolled = grab_backing(view)
     view.repaint()
     assert np.array_equal(scrolled, grab_backing(view))
+
+
+def test_fill_of_an_enclosed_unlabelled_area_needs_no_confirmation(qtbot, panel):
+    m = panel.current_mask()
+    m[20:41, 20] = m[20:41, 40] = m[20, 20:41] = m[40, 20:41] = 0  # a drawn outline
+    before = m.copy()
+    panel.set_active_class(1)
+    key(qtbot, panel.view, Qt.Key.Key_F)
+    click(qtbot, panel.view, at(panel.view, 30, 30))
+    got = panel.current_mask()
+    assert (got[21:40, 21:40] == 1).all()
+    assert np.array_equal(got[before != UNLABELLED], before[before != UNLABELLED])
+    assert (got[:20] == UNLABELLED).all()

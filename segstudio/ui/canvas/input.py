@@ -35,9 +35,11 @@ class CanvasInput:
     _hover: tuple[float, float] | None
     _hover_pos: QPointF | None
     _last_info: object
+    press_modifiers: Any = Qt.KeyboardModifier.NoModifier
 
     def canvas_press(self, view: CanvasView, event) -> None:
         u, v = view.widget_to_image(event.position())
+        self.press_modifiers = event.modifiers()  # read by tools (Shift+click confirms a fill)
         if (
             event.button() == Qt.MouseButton.LeftButton
             and event.modifiers() & Qt.KeyboardModifier.AltModifier

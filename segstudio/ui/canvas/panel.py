@@ -32,6 +32,7 @@ class CanvasPanel(CanvasInput, QWidget):
     mask_edited = Signal(str)          # image id, after each completed edit
     mask_saved = Signal(str, float)    # image id, labelled fraction (GUI thread)
     save_failed = Signal(str)          # message for the user
+    notice = Signal(str)               # a tool did nothing, and says why (not an error)
     cursor_info = Signal(object)       # CursorInfo or None (outside the image)
     zoom_changed = Signal(float)       # 1.0 = 100 %
     active_class_changed = Signal(int)
@@ -366,6 +367,9 @@ class CanvasPanel(CanvasInput, QWidget):
 
     def pick_class(self, index: int) -> None:
         self.set_active_class(index)
+
+    def notify(self, text: str) -> None:
+        self.notice.emit(text)
 
     def overlay_changed(self) -> None:
         self.view.update()

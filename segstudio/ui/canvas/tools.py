@@ -182,15 +182,23 @@ class EraserTool(BrushTool):
 
 class FillTool(Tool):
     name, label, shortcut = "fill", "Fill", "F"
-    tip = "Flood-fill the connected region of one value under the click (F)."
+    tip = ("Flood-fill the connected region of one value under the click (F); an unenclosed "
+           "unlabelled area over 10 % of the image needs Shift+click.")
 
     def press(self, ctx, u, v, button) -> None:
         if button != Qt.MouseButton.LeftButton:
             return
         doc = ctx.document
+        confirmed = bool(ctx.press_modifiers & Qt.KeyboardModifier.ShiftModifier)
         ctx.edit_started()
-        rect = painting.flood_fill(doc.mask, math.floor(u), math.floor(v), int(ctx.active_class),
-                                   ctx.preserve_labels, doc.before_write)
+        try:
+            rect = painting.flood_fill(
+                doc.mask, math.floor(u), math.floor(v), int(ctx.active_class),
+                ctx.preserve_labels, doc.before_write,
+                max_open_fraction=None if confirmed else painting.OPEN_FILL_FRACTION)
+        except painting.OpenFillError as exc:
+            rect = None
+            ctx.notify(str(exc))
         ctx.area_changed(rect)
         ctx.edit_finished()
 
