@@ -23,6 +23,18 @@ from PySide6.QtWidgets import (
 )
 
 
+def existing_parent(path: Path | None) -> tuple[str, str]:
+    """(the nearest existing folder at or above ``path``, the part below it that is still to
+    be made, "" if none)."""
+    if path is None:
+        return str(Path.home()), ""
+    probe = path
+    while not probe.is_dir() and probe.parent != probe:
+        probe = probe.parent
+    rest = path.relative_to(probe) if probe != path else Path("")
+    return str(probe), "" if str(rest) == "." else str(rest)
+
+
 def _folder_row(edit: QLineEdit, parent: QWidget,
                 file_filter=lambda: None) -> QWidget:
     """A path field with Browse; ``file_filter()`` None picks a folder, else a file."""
@@ -35,7 +47,14 @@ def _folder_row(edit: QLineEdit, parent: QWidget,
     def pick() -> None:
         flt = file_filter()
         if flt is None:
-            path = QFileDialog.getExistingDirectory(parent, "Choose a folder", edit.text())
+            # The field may name a folder still to be made (the export creates it): the
+            # dialog opens on its nearest existing parent, which it accepts, and choosing that
+            # parent keeps the new folder's name (Qt refuses a path that does not exist).
+            wanted = Path(edit.text()).expanduser() if edit.text() else None
+            start, new_name = existing_parent(wanted)
+            path = QFileDialog.getExistingDirectory(parent, "Choose a folder", start)
+            if path and new_name and Path(path) == Path(start):
+                path = str(Path(path) / new_name)
         else:
             path, _ = QFileDialog.getOpenFileName(parent, "Choose a file", edit.text(), flt)
         if path:

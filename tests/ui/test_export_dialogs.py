@@ -1,0 +1,37 @@
+"""The export dialogs' folder field: Browse opens on a folder that exists and keeps the new
+folder's name (issue 13 #6: the dialog was pre-filled with a folder still to be made and then
+refused it: "Directory not found", Choose disabled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QPushButton
+
+from segstudio.ui.export_dialogs import ExportModelDialog, existing_parent
+
+
+def test_existing_parent_splits_off_what_is_still_to_be_made(tmp_path):
+    assert existing_parent(tmp_path / "exports" / "model-1") == (str(tmp_path),
+                                                                 str(Path("exports/model-1")))
+    assert existing_parent(tmp_path) == (str(tmp_path), "")
+
+
+def test_browse_starts_on_an_existing_folder_and_keeps_the_new_name(qtbot, tmp_path,
+                                                                    monkeypatch):
+    seen = []
+
+    def fake_dialog(parent, title, start):
+        seen.append(start)
+        assert Path(start).is_dir()
+        return start  # the user presses Choose at once
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(fake_dialog))
+    dialog = ExportModelDialog(tmp_path / "exports", [1, 2, 3], 3)
+    qtbot.addWidget(dialog)
+    wanted = dialog.folder.text()
+    assert not Path(wanted).exists()
+    browse = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Browse"))
+    qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
+    assert seen == [str(tmp_path)] and dialog.folder.text() == wanted
