@@ -42,7 +42,26 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     w.showGrid(x=True, y=True, alpha=0.25)
     w.addLegend(offset=(-5, 5), labelTextSize="8pt")
     w.setMinimumSize(150, 120)
+    # No "(x0.001)" scale factors: an empty plot read "-400..400 (x0.001)" and a one-point
+    # loss "725.478410720827 (x0.001)". Plain numbers, and a 0..1 frame until data comes.
+    for side in ("left", "bottom"):
+        w.getAxis(side).enableAutoSIPrefix(False)
+    w.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
     return w
+
+
+def _frame_few_points(plot: pg.PlotWidget, xs: list[float], ys: list[float]) -> None:
+    """Autorange needs a spread: with one point (or all equal) frame it from 0 instead."""
+    finite = [y for y in ys if math.isfinite(y)]
+    if finite and max(finite) - min(finite) > 1e-9 * max(1.0, abs(max(finite))):
+        if plot.property("framed") is not False:  # once: a user's own zoom is kept after
+            plot.enableAutoRange()
+            plot.setProperty("framed", False)
+        return
+    plot.setProperty("framed", True)
+    top = max(finite) if finite else 1.0
+    plot.setRange(xRange=(0, max([1.0, *xs]) * 1.1), yRange=(min(0.0, top), abs(top) * 1.25
+                                                              or 1.0), padding=0)
 
 
 class ConfusionView(pg.GraphicsLayoutWidget):
@@ -211,6 +230,8 @@ class Dashboard(QWidget):
         for curve in (self.raw_curve, self.smooth_curve, self.train_epoch_curve, self.val_curve,
                       self.miou_curve, *self.class_curves):
             curve.setData([], [])
+        self.loss_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.iou_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.confusion.clear_matrix()
         self.prune.set_architecture("unet")
         self.summary.setText("No run yet.")
@@ -275,16 +296,23 @@ class Dashboard(QWidget):
 
     def _draw_loss(self) -> None:
         h = self.history
+        xs: list[float] = []
+        ys: list[float] = []
         if h.iterations:
             x, raw, smooth = h.iteration_arrays()
             self.raw_curve.setData(x, raw)
             self.smooth_curve.setData(x, smooth)
+            xs += [float(x[0]), float(x[-1])]
+            ys += [float(np.nanmin(raw)), float(np.nanmax(raw))]
         if h.epochs:
             xi = np.asarray(h.epoch_iteration)
             self.train_epoch_curve.setData(xi, np.asarray(h.train_loss))
             val = np.asarray(h.val_loss)
             ok = np.isfinite(val)
             self.val_curve.setData(xi[ok], val[ok])
+            xs += [float(v) for v in xi]
+            ys += [float(v) for v in h.train_loss] + [float(v) for v in val[ok]]
+        _frame_few_points(self.loss_plot, xs, ys)
 
     def _draw_iou(self) -> None:
         h = self.history
