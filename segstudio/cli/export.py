@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segstudio.errors import ConfigError, SegStudioError
+
+if TYPE_CHECKING:
+    from segstudio.inference.predictor import Predictor
 
 EXIT_SOME_FAILED = 2  # same status as any other error a user can cause (see cli.py)
 
@@ -51,7 +54,7 @@ class _LazyPredictions(Mapping):
         return len(self.ids)
 
 
-def _load_predictor(path: str, depth: int | None, tile: int, device: str):
+def _load_predictor(path: str, depth: int | None, tile: int, device: str) -> Predictor:
     from segstudio.inference.predictor import Predictor
 
     if tile < 32:
@@ -65,7 +68,7 @@ def _load_predictor(path: str, depth: int | None, tile: int, device: str):
     return predictor
 
 
-def _progress_printer(label: str):
+def _progress_printer(label: str) -> Callable[[int, int], None]:
     tty = sys.stderr.isatty()
 
     def show(done: int, total: int) -> None:
@@ -159,9 +162,9 @@ def _expand_images(items: list[str]) -> list[Path]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Writes DIR/<stem>.png (indexed PNG, the model's class palette) per image, as the sample
-    scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request). Images that
-    cannot be read are reported on stderr, one line each; the others are still written and
-    the exit status is non-zero if any failed."""
+    scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request).
+    Images that cannot be read are reported on stderr, one line each; the others are still
+    written and the exit status is non-zero if any failed."""
     from segstudio.core.classes import ClassInfo
     from segstudio.io.images import read_image
     from segstudio.project.mask_export import MaskWriter
