@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from segstudio import __version__
 from segstudio.errors import SegStudioError
@@ -50,18 +51,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, help_text: str, add: str, cmd: str):
+# (help, add the arguments to a subparser, run it); what the second returns is not used.
+Subcommand = tuple[str, Callable[[argparse.ArgumentParser], object],
+                   Callable[[argparse.Namespace], int]]
+
+
+def _lazy(module: str, help_text: str, add: str, cmd: str) -> Subcommand:
     """A subcommand whose module (and torch with it) is imported only when it runs."""
     import importlib
 
-    def get(name: str):
-        return getattr(importlib.import_module(f"segstudio.{module}"), name)
+    def get(name: str) -> Callable[..., Any]:
+        func: Callable[..., Any] = getattr(importlib.import_module(f"segstudio.{module}"), name)
+        return func
 
-    return help_text, lambda p: get(add)(p), lambda a: get(cmd)(a)
+    return help_text, lambda p: get(add)(p), lambda a: int(get(cmd)(a))
 
 
-SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                             Callable[[argparse.Namespace], int]]] = {
+SUBCOMMANDS: dict[str, Subcommand] = {
     "demo": ("write the demo project into a folder",
              lambda p: p.add_argument("dir", help="destination folder"), _cmd_demo),
     "info": ("summarise a project",

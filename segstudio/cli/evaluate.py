@@ -8,7 +8,8 @@ import json
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
-    p.add_argument("checkpoint", help="a .safetensors checkpoint (e.g. runs/<run>/best.safetensors)")
+    p.add_argument("checkpoint",
+                   help="a .safetensors checkpoint (e.g. runs/<run>/best.safetensors)")
     p.add_argument("--split", default="test",
                    help="which images to score: test (default), val, train, auto or all")
     p.add_argument("--depth", type=int, help="U-Net++ depth 1..4 (default: the deepest)")

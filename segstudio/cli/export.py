@@ -5,12 +5,17 @@ segstudio.inference.predictor; this module only parses arguments and prints."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segstudio.errors import ConfigError, SegStudioError
+
+if TYPE_CHECKING:
+    from segstudio.inference.predictor import Predictor
 
 EXIT_SOME_FAILED = 2  # same status as any other error a user can cause (see cli.py)
 
@@ -51,7 +56,30 @@ class _LazyPredictions(Mapping):
         return len(self.ids)
 
 
-def _load_predictor(path: str, depth: int | None, tile: int, device: str):
+def _out_folder(text: str) -> Path:
+    """The --out folder, checked before anything is written: it is a folder, or can be made
+    inside the nearest folder that exists, and that folder takes files. Creates nothing (the
+    probe is an unnamed temporary file). Otherwise ConfigError, one line for the user."""
+    out = Path(text)
+    # os.path (not Path) asks: False, not PermissionError, under a folder that cannot be read
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out} is a file, not a folder.")
+    base = out
+    while not os.path.exists(base) and base.parent != base:   # /dev/null/x: not there
+        base = base.parent
+    what = "cannot be written" if base == out else "cannot be created"
+    if not os.path.isdir(base):
+        raise ConfigError(f"--out {out} {what}: {base} is not a folder.")
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"--out {out} {what}: {base}: {reason}.") from None
+    return out
+
+
+def _load_predictor(path: str, depth: int | None, tile: int, device: str) -> Predictor:
     from segstudio.inference.predictor import Predictor
 
     if tile < 32:
@@ -65,7 +93,7 @@ def _load_predictor(path: str, depth: int | None, tile: int, device: str):
     return predictor
 
 
-def _progress_printer(label: str):
+def _progress_printer(label: str) -> Callable[[int, int], None]:
     tty = sys.stderr.isatty()
 
     def show(done: int, total: int) -> None:
@@ -84,6 +112,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     formats = parse_formats(args.format)
     project = Project.open(args.project)
+    out = _out_folder(args.out)
     predictions = classes = None
     if args.which == "predictions":
         if not args.model:
@@ -93,7 +122,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         classes = [ClassInfo(c["name"], c["color"]) for c in predictor.checkpoint.classes]
     elif args.model or args.depth is not None:
         raise ConfigError("--model and --depth apply to --which predictions only.")
-    summary = export_masks(project, args.out, formats, args.which, predictions, classes,
+    summary = export_masks(project, out, formats, args.which, predictions, classes,
                            progress=_progress_printer("exporting"))
     for image_id, reason in summary.failed:
         print(f"segstudio: {image_id}: {reason}", file=sys.stderr)
@@ -118,12 +147,13 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     from segstudio.inference.model_export import export_model, parse_formats
 
     formats = parse_formats(args.format)
-    summary = export_model(args.checkpoint, args.out, formats, args.depth,
+    out = _out_folder(args.out)
+    summary = export_model(args.checkpoint, out, formats, args.depth,
                            bake_normalisation=not args.no_normalisation)
     print(summary.describe())
     for fmt, diff in summary.max_abs_diff.items():
         print(f"  {fmt}: largest logit difference to PyTorch {diff:.2e}")
-    print(f"  see {Path(args.out) / 'README.txt'} for how to run it")
+    print(f"  see {out / 'README.txt'} for how to run it")
     return 0
 
 
@@ -159,17 +189,15 @@ def _expand_images(items: list[str]) -> list[Path]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Writes DIR/<stem>.png (indexed PNG, the model's class palette) per image, as the sample
-    scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request). Images that
-    cannot be read are reported on stderr, one line each; the others are still written and
-    the exit status is non-zero if any failed."""
+    scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request).
+    Images that cannot be read are reported on stderr, one line each; the others are still
+    written and the exit status is non-zero if any failed."""
     from segstudio.core.classes import ClassInfo
     from segstudio.io.images import read_image
     from segstudio.project.mask_export import MaskWriter
 
     images = _expand_images(args.images)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder.")
+    out = _out_folder(args.out)
     predictor = _load_predictor(args.model, args.depth, args.tile, args.device)
     classes = [ClassInfo(c["name"], c["color"]) for c in predictor.checkpoint.classes]
     formats = ["index"] + (["color"] if args.color else []) + (["coco"] if args.coco else [])

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from segstudio.errors import ConfigError
+
+if TYPE_CHECKING:
+    from segstudio.training.config import TrainConfig
 
 BUDGET_EPOCHS = 100_000  # "until the time budget is used up"
 
@@ -21,7 +25,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-options", default="{}", metavar="JSON",
                    help='model options as JSON, e.g. \'{"base_width": 32, "levels": 5}\'')
     p.add_argument("--augment", default="{}", metavar="JSON",
-                   help='augmentation options as JSON, e.g. \'{"elastic": 10, "scale": [0.7, 1.4]}\'')
+                   help='augmentation options as JSON, '
+                        'e.g. \'{"elastic": 10, "scale": [0.7, 1.4]}\'')
     p.add_argument("--loss", default="auto",
                    help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
                         "focal+dice or ce+dice")
@@ -59,12 +64,12 @@ def _json_object(text: str, option: str) -> dict:
     return value
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from segstudio.training.config import TrainConfig, parse_focal_alpha
 
     model_opts = _json_object(args.model_options, "--model-options")
     augment = _json_object(args.augment, "--augment")
-    loss = {"name": args.loss}
+    loss: dict[str, Any] = {"name": args.loss}
     if args.gamma is not None:
         loss["gamma"] = args.gamma
     if args.class_weights:
@@ -73,14 +78,16 @@ def config_from_args(args: argparse.Namespace):
     if alpha is not None:
         loss["alpha"] = alpha
     base = TrainConfig()
-    return TrainConfig(architecture=args.model, model={**base.model, **model_opts}, loss=loss,
-                       epochs=args.epochs or (BUDGET_EPOCHS if args.time_budget else base.epochs),
-                       iterations_per_epoch=args.iterations,
-                       batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
-                       time_budget_s=args.time_budget * 60 if args.time_budget else None,
-                       patience=args.patience or None, resume_from=args.resume,
-                       init_from=args.init, seed=args.seed,
-                       cpu_threads=args.threads, augment=augment)
+    # from_json: the --augment object is checked and turned into an AugmentConfig there.
+    return TrainConfig.from_json(dict(
+        architecture=args.model, model={**base.model, **model_opts}, loss=loss,
+        epochs=args.epochs or (BUDGET_EPOCHS if args.time_budget else base.epochs),
+        iterations_per_epoch=args.iterations,
+        batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
+        time_budget_s=args.time_budget * 60 if args.time_budget else None,
+        patience=args.patience or None, resume_from=args.resume,
+        init_from=args.init, seed=args.seed,
+        cpu_threads=args.threads, augment=augment))
 
 
 def _bar(frac: float, width: int = 24) -> str:
@@ -153,7 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if ev.reason == "failed":
                     print(f"segstudio: {ev.message}", file=sys.stderr)
                     return 1
-                best = f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}" if ev.best_checkpoint else ""
+                best = (f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}"
+                        if ev.best_checkpoint else "")
                 print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
     except KeyboardInterrupt:
         control.request_stop()

@@ -21,6 +21,7 @@ from torch import nn
 
 from segstudio.errors import ModelFileError
 from segstudio.io.atomic import atomic_write_many
+from segstudio.models import SegmentationModel
 
 FORMAT = "segstudio-checkpoint"
 FORMAT_VERSION = 1
@@ -28,7 +29,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Checkpoint:
-    model: nn.Module
+    model: SegmentationModel
     meta: dict[str, Any]
     path: Path
 

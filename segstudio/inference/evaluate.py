@@ -5,7 +5,7 @@ ISBI 2012 challenge counts it). Shared by `segstudio evaluate` and benchmarks/qu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,8 @@ class Evaluation:
 
     def to_json(self) -> dict:
         return {"images": self.images, "miou": self.miou, "pixel_error": self.pixel_error,
-                "iou": {n: (None if v != v else v) for n, v in zip(self.class_names, self.iou, strict=False)},
+                "iou": {n: (None if v != v else v)
+                        for n, v in zip(self.class_names, self.iou, strict=False)},
                 "confusion": self.confusion.tolist(), "seconds": self.seconds,
                 "skipped": self.skipped}
 
@@ -73,7 +74,7 @@ def evaluate_project(project: Project, checkpoint: str | Path, split: str = "tes
         raise ConfigError(f"No labelled image in split {split!r} of {project.name}.")
     skipped: list[str] = []
 
-    def items():
+    def items() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for entry, mask_path in chosen:
             try:
                 image = read_image(project.image_path(entry)).data

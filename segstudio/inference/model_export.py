@@ -33,6 +33,7 @@ import copy
 import io
 import json
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from torch import nn
 from segstudio.errors import ConfigError, ModelFileError, SegStudioError
 from segstudio.io.atomic import atomic_write_bytes, atomic_write_text
 from segstudio.io.formats import parse_format_list
+from segstudio.models import SegmentationModel, UNetPlusPlus
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 OPSET = 17
@@ -77,14 +79,18 @@ class ModelExportSummary:
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     """"a,b" or an iterable -> validated tuple in canonical order."""
-    return parse_format_list(formats, FORMATS, {"ts": "torchscript", "jit": "torchscript", "st": "safetensors",
-                                               "segstudio": "safetensors"}, "model")
+    aliases = {"ts": "torchscript", "jit": "torchscript", "st": "safetensors",
+               "segstudio": "safetensors"}
+    return parse_format_list(formats, FORMATS, aliases, "model")
 
 
 class ExportedModel(nn.Module):
     """Raw pixels in (N x C x H x W float32), logits out: normalisation + the (pruned) net."""
 
-    def __init__(self, model: nn.Module, mean: list[float] | None, std: list[float] | None,
+    mean: torch.Tensor   # buffers (1 x C x 1 x 1), registered in __init__
+    std: torch.Tensor
+
+    def __init__(self, model: SegmentationModel, mean: list[float] | None, std: list[float] | None,
                  depth: int | None) -> None:
         super().__init__()
         self.model = model
@@ -104,7 +110,7 @@ class ExportedModel(nn.Module):
         return self.model(x)
 
 
-def prune_copy(model: nn.Module, depth: int) -> nn.Module:
+def prune_copy(model: UNetPlusPlus, depth: int) -> UNetPlusPlus:
     """A copy of a U-Net++ holding only the modules ``forward(x, depth=depth)`` uses (the rest
     become Identity / are removed), so traced exports carry no unused weights."""
     m = copy.deepcopy(model)
@@ -121,25 +127,32 @@ def prune_copy(model: nn.Module, depth: int) -> nn.Module:
     return m
 
 
-def _check_depth(model: nn.Module, depth: int | None) -> int | None:
+def _unetpp_at(model: SegmentationModel, depth: int) -> UNetPlusPlus:
+    """``model`` as a U-Net++ that has a head at ``depth``; ConfigError otherwise."""
+    if not isinstance(model, UNetPlusPlus):
+        raise ConfigError(f"Only U-Net++ models can be cut to a depth; this is a "
+                          f"{model.name or type(model).__name__} model "
+                          "(export it without a depth).")
+    if depth not in model.depths:
+        raise ConfigError(f"This U-Net++ has heads at depths "
+                          f"{', '.join(map(str, model.depths))}; depth {depth} cannot be "
+                          "exported.")
+    return model
+
+
+def _check_depth(model: SegmentationModel, depth: int | None) -> int | None:
     if depth is None:
         return None
-    depths = list(getattr(model, "depths", []) or [])
-    if not depths or not hasattr(model, "node_names"):
-        raise ConfigError(f"Only U-Net++ models can be cut to a depth; this is a "
-                          f"{getattr(model, 'name', type(model).__name__)} model "
-                          "(export it without a depth).")
-    if depth not in depths:
-        raise ConfigError(f"This U-Net++ has heads at depths {', '.join(map(str, depths))}; "
-                          f"depth {depth} cannot be exported.")
+    _unetpp_at(model, depth)
     return int(depth)
 
 
-def build_export_module(model: nn.Module, meta: dict[str, Any], depth: int | None,
+def build_export_module(model: SegmentationModel, meta: dict[str, Any], depth: int | None,
                         bake_normalisation: bool = True) -> ExportedModel:
     """The module that TorchScript and ONNX exports trace (eval mode, CPU)."""
     depth = _check_depth(model, depth)
-    net = prune_copy(model, depth) if depth is not None else copy.deepcopy(model)
+    net: SegmentationModel = (prune_copy(_unetpp_at(model, depth), depth)
+                              if depth is not None else copy.deepcopy(model))
     norm = meta.get("normalisation")
     mean = std = None
     if bake_normalisation and norm:
@@ -169,15 +182,17 @@ def _onnx_bytes(module: nn.Module, x: torch.Tensor, info: dict[str, Any]) -> byt
                           "(and onnxruntime to run the exported model).")
     import onnx
 
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (x,), buf, dynamo=False, opset_version=OPSET, do_constant_folding=True,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                          OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}})
-    proto = onnx.load_from_string(buf.getvalue())
+    # torch.onnx.export documents a file path; the graph goes through a temporary one.
+    with tempfile.TemporaryDirectory(prefix="segstudio-onnx-") as tmp:
+        path = Path(tmp) / FILES["onnx"]
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (x,), path, dynamo=False, opset_version=OPSET,
+                do_constant_folding=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                              OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}})
+        proto = onnx.load_from_string(path.read_bytes())
     proto.producer_name = "segstudio"
     for key, value in (("segstudio", json.dumps(info)),
                        ("classes", json.dumps([c["name"] for c in info["classes"]]))):
@@ -205,7 +220,7 @@ def export_model(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     from segstudio.inference.checkpoints import load_checkpoint, save_checkpoint
 
     fmts = parse_formats(formats)
-    ck = load_checkpoint(checkpoint, "cpu")
+    ck = load_checkpoint(Path(checkpoint), "cpu")
     model, meta = ck.model.eval(), ck.meta
     depth = _check_depth(model, depth)
     out = Path(out_dir)
@@ -219,7 +234,7 @@ def export_model(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         say("safetensors")
         m2 = copy.deepcopy(model)
         if depth is not None:
-            m2.set_inference("fast", depth)
+            _unetpp_at(m2, depth).set_inference("fast", depth)
         keep = {k: v for k, v in meta.items()
                 if k not in ("format", "version", "architecture", "config", "saved",
                              "optimizer")}
@@ -293,7 +308,7 @@ def _onnxruntime_diff(data: bytes, x: torch.Tensor, ref: torch.Tensor) -> float 
     return _max_diff(ref, y)
 
 
-def model_info(model: nn.Module, meta: dict[str, Any], depth: int | None, baked: bool,
+def model_info(model: SegmentationModel, meta: dict[str, Any], depth: int | None, baked: bool,
                formats: Iterable[str], source: str = "") -> dict[str, Any]:
     norm = meta.get("normalisation") or {"mean": [0.0] * model.in_channels,
                                          "std": [1.0] * model.in_channels}
@@ -312,8 +327,8 @@ def model_info(model: nn.Module, meta: dict[str, Any], depth: int | None, baked:
         "normalisation": {"mean": [float(v) for v in norm["mean"]],
                           "std": [float(v) for v in norm["std"]]},
         "normalisation_in_graph": bool(baked),
-        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", int(model.in_channels),
-                                                                    "height", "width"],
+        "input": {"name": INPUT_NAME, "dtype": "float32",
+                  "shape": ["batch", int(model.in_channels), "height", "width"],
                   "values": "raw pixel values in the image's own range" if baked else
                             "(pixel - mean) / std per channel"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32",

@@ -1,9 +1,10 @@
 """TEMPORARY (replaced by helper-b's version at merge)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 @dataclass

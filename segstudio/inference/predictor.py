@@ -14,6 +14,7 @@ from segstudio.inference.checkpoints import Checkpoint, load_checkpoint
 from segstudio.inference.devices import resolve_device
 from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.inference.tiling import Prediction, predict_tiled
+from segstudio.models import SegmentationModel
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Predictor:
         return cls(ck, dev, norm, channels, tile, overlap)
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> SegmentationModel:
         return self.checkpoint.model
 
     @property

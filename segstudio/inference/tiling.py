@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segstudio.errors import ConfigError
+from segstudio.models import UNetPlusPlus
+
 
 @dataclass
 class Prediction:
@@ -38,6 +41,14 @@ def _starts(size: int, tile: int, stride: int) -> list[int]:
     if size <= tile:
         return [0]
     return sorted(set(list(range(0, size - tile, stride)) + [size - tile]))
+
+
+def _heads_model(model: nn.Module) -> UNetPlusPlus:
+    """The model as a U-Net++: only it has several heads to predict with at once."""
+    if not isinstance(model, UNetPlusPlus):
+        raise ConfigError(f"Every head's prediction needs a U-Net++ model, not "
+                          f"{getattr(model, 'name', '') or type(model).__name__}.")
+    return model
 
 
 def logits_to_labels(logits: torch.Tensor) -> torch.Tensor:
@@ -85,17 +96,18 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
         def cut(y: int, x: int, h: int, w: int) -> np.ndarray:
             return normalise(image[y:y + h, x:x + w])
     kwargs = {"depth": depth} if depth is not None else {}
+    heads_model = _heads_model(model) if all_heads else None
 
     def run(batch: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).to(device)
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-            if all_heads:
-                heads = model(x, return_all=True).heads
-                views = [*heads, model.combine_heads(heads)]
+            if heads_model is not None:
+                heads = heads_model(x, return_all=True).heads
+                views = [*heads, heads_model.combine_heads(heads)]
                 return torch.cat([to_probabilities(v) for v in views], 1).cpu().numpy()
             if not tta:
                 return to_probabilities(model(x, **kwargs)).cpu().numpy()
-            total = None
+            total: torch.Tensor | None = None
             for k in range(4):
                 for flip in (False, True):
                     t = torch.rot90(x, k, (2, 3))
@@ -104,6 +116,7 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
                     p = p.flip(3) if flip else p
                     p = torch.rot90(p, -k, (2, 3))
                     total = p if total is None else total + p
+            assert total is not None
             return (total / 8).cpu().numpy()
 
     th, tw = min(tile, H), min(tile, W)
@@ -123,8 +136,8 @@ def predict_tiled(model: nn.Module, image: np.ndarray,
             chunk = xs[j:j + batch_size]
             probs = run([cut(y0, x, th, tw) for x in chunk])
             if band is None:
-                n_classes = probs.shape[1] // (len(model.depths) + 1) if all_heads \
-                    else probs.shape[1]
+                n_classes = probs.shape[1] // (len(heads_model.depths) + 1) \
+                    if heads_model is not None else probs.shape[1]
                 band = np.zeros((probs.shape[1], th, W), np.float32)
                 if keep_probabilities:
                     probs_out = np.empty((probs.shape[1], H, W), np.float32)
@@ -168,8 +181,9 @@ def predict_heads(model: nn.Module, image: np.ndarray, *, tile: int = 512, overl
     """U-Net++ in one tiled pass: (default output's K x H x W probabilities, {depth: K x H x W})
     for a normalised C x H x W image. Equal to one predict_probabilities call per depth (each
     head's nodes are the same sub-network), at the cost of one."""
+    depths = _heads_model(model).depths
     pred = predict_tiled(model, image, None, tile=tile, overlap=overlap, device=device, amp=amp,
                          all_heads=True)
     assert pred.probabilities is not None
-    views = np.split(pred.probabilities, len(model.depths) + 1, axis=0)
-    return views[-1], dict(zip(model.depths, views[:-1], strict=False))
+    views = np.split(pred.probabilities, len(depths) + 1, axis=0)
+    return views[-1], dict(zip(depths, views[:-1], strict=False))

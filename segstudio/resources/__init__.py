@@ -1,2 +1,3 @@
-"""Files segstudio reads at run time: sample scripts written next to a model export, the
-window icon. Package data, found by the build (pyproject.toml) and checked by tests/test_wheel.py."""
+"""Files segstudio reads at run time: ``export_scripts/``, the sample inference scripts written
+next to a model export (segstudio.inference.model_export). Package data: pyproject.toml's
+package-data ships them; tests/packaging/test_wheel.py checks that the wheel holds them."""

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio import APP_NAME, __version__
+
+# Hidden, for tests (tests/packaging/test_wheel.py starts an installed wheel's window): close
+# the window this many milliseconds after it opened, as the user closing it would.
+QUIT_AFTER_ENV = "SEGSTUDIO_QUIT_AFTER_MS"
+
+
+def _quit_after_ms() -> int | None:
+    text = os.environ.get(QUIT_AFTER_ENV, "").strip()
+    try:
+        return max(0, int(text)) if text else None
+    except ValueError:
+        return None
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
@@ -49,6 +62,9 @@ def run_gui(path: str | None = None) -> int:
     from segstudio.ui.preload import preload_torch
 
     QTimer.singleShot(1500, preload_torch)
+    quit_after = _quit_after_ms()
+    if quit_after is not None:
+        QTimer.singleShot(quit_after, window.close)
     code = app.exec()
     # Every worker has ended in the window's closeEvent; a window closed some other way (the
     # session ends) gets the same here, before Python finalises.

@@ -64,7 +64,7 @@ class Patch:
                 m[..., 0] = self.xs[None, :]
                 m[..., 1] = self.ys[:, None]
                 self._map = m
-            out = cv2.remap(sub, self._map, None, cv2.INTER_NEAREST)  # type: ignore[call-overload]
+            out = cv2.remap(sub, self._map, None, cv2.INTER_NEAREST)
             if out.ndim == 2 and sub.ndim == 3:  # cv2 drops a single channel
                 out = out[:, :, None]
             return np.ascontiguousarray(out)
