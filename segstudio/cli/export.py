@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segstudio.errors import ConfigError, SegStudioError
+from segstudio.errors import ConfigError
 
 if TYPE_CHECKING:
     from segstudio.inference.predictor import Predictor
@@ -193,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     Images that cannot be read are reported on stderr, one line each; the others are still
     written and the exit status is non-zero if any failed."""
     from segstudio.core.classes import ClassInfo
-    from segstudio.io.images import read_image
+    from segstudio.inference.predict_many import predict_many
     from segstudio.project.mask_export import MaskWriter
 
     images = _expand_images(args.images)
@@ -204,23 +204,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     writer = MaskWriter(out, classes, formats, description="segstudio predictions",
                         index_dir="")
     used: set[str] = set()
-    failed = written = 0
-    for path in images:
-        try:
-            image = read_image(path).data
-            pred = predictor.predict(image, args.depth)
-        except SegStudioError as exc:
-            print(f"segstudio: {exc}", file=sys.stderr)
-            failed += 1
-            continue
+    items = []
+    for path in images:  # one output name per image, stems made unique case-insensitively
         name, n = path.stem, 2
         while name.lower() in used:
             name, n = f"{path.stem}-{n}", n + 1
         used.add(name.lower())
+        items.append((name, path))
+
+    def sink(name: str, pred: Any, path: Path) -> None:
         writer.add(name, pred.labels, file_name=path.as_posix(), confidence=pred.confidence)
-        written += 1
         print(f"{path} -> {out / (name + '.png')}", flush=True)
+
+    result = predict_many(predictor, items, sink, depth=args.depth,
+                          on_failure=lambda f: print(f"segstudio: {f.message}",
+                                                     file=sys.stderr))
     writer.finish()
+    failed, written = len(result.failed), result.written
     extra = f" and {out / 'coco.json'}" if args.coco else ""
     print(f"{written} mask(s) written to {out}{extra}"
           + (f"; {failed} image(s) failed" if failed else ""))

@@ -161,14 +161,13 @@ class PredictionController(QObject):
             from segstudio.io.masks import write_mask
 
             predictor = cache.get(ckpt, device)
-            summary = predict_many(
-                predictor, items, lambda name, _path, pred: write_mask(
+            result = predict_many(
+                predictor, items, lambda name, pred, _path: write_mask(
                     folder / f"{name}.png", pred.labels, classes),
                 depth=depth, progress=lambda d, t: task.report((d, t)),
-                cancelled=lambda: task.cancelled)
-            for name, message in summary.failed:
-                task.report((name, message))
-            return len(summary.written), len(summary.failed)
+                cancelled=lambda: task.cancelled,
+                on_failure=lambda f: task.report((f.name, f.message)))
+            return result.written, len(result.failed)
 
         def report(value: tuple) -> None:
             if isinstance(value[0], int):
