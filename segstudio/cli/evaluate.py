@@ -10,8 +10,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
     p.add_argument("checkpoint",
                    help="a .safetensors checkpoint (e.g. runs/<run>/best.safetensors)")
-    p.add_argument("--split", default="test",
-                   help="which images to score: test (default), val, train, auto or all")
+    p.add_argument("--split", default=None,
+                   help="which images to score: test, val (the images training validated on), "
+                        "train, auto or all (default: test where labelled, else val)")
     p.add_argument("--depth", type=int, help="U-Net++ depth 1..4 (default: the deepest)")
     p.add_argument("--tta", action="store_true",
                    help="average the 8 flips and rotations of each tile (8x slower)")
@@ -22,8 +23,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from segstudio.inference.evaluate import evaluate_project
     from segstudio.project.project import Project
+    from segstudio.project.splits import resolve_split
 
     project = Project.open(args.project)
+    args.split = resolve_split(project, args.split)
     ev = evaluate_project(project, args.checkpoint, args.split, depth=args.depth, tta=args.tta,
                           device=args.device)
     if args.json:

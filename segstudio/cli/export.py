@@ -166,6 +166,8 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write DIR/coco.json (one annotation per object, with a score)")
     p.add_argument("--color", action="store_true",
                    help="also write RGBA colour PNGs to DIR/color/")
+    p.add_argument("--min-area", type=int, default=16, metavar="PIXELS",
+                   help="--coco: leave out objects smaller than this (default 16 pixels)")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth (pruned inference)")
     p.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
     p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
@@ -201,8 +203,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _load_predictor(args.model, args.depth, args.tile, args.device)
     classes = [ClassInfo(c["name"], c["color"]) for c in predictor.checkpoint.classes]
     formats = ["index"] + (["color"] if args.color else []) + (["coco"] if args.coco else [])
+    if args.min_area < 0:
+        raise ConfigError(f"--min-area must be 0 or more, got {args.min_area}.")
     writer = MaskWriter(out, classes, formats, description="segstudio predictions",
-                        index_dir="")
+                        index_dir="", min_area=args.min_area)
     used: set[str] = set()
     items = []
     for path in images:  # one output name per image, stems made unique case-insensitively

@@ -121,7 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for ev in train(project, config, control):
             if isinstance(ev, RunStarted):
                 length = (f"epochs of {ev.iterations_per_epoch} iterations until "
-                          f"{args.time_budget:g} minutes are used"
+                          f"{args.time_budget:g} minute{'' if args.time_budget == 1 else 's'} "
+                          "are used"
                           if config.epochs == BUDGET_EPOCHS else
                           f"{ev.total_epochs} epochs x {ev.iterations_per_epoch} iterations")
                 print(f"Training {ev.architecture} ({ev.parameters / 1e6:.2f} M parameters) on "
@@ -159,7 +160,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(ev, RunFinished):
                 if ev.reason == "failed":
                     print(f"segstudio: {ev.message}", file=sys.stderr)
-                    return 1
+                    from segstudio.cli import EXIT_USER_ERROR
+
+                    return EXIT_USER_ERROR  # a failed run is the data's or the options' fault
                 best = (f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}"
                         if ev.best_checkpoint else "")
                 print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)

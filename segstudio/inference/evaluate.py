@@ -17,6 +17,7 @@ from segstudio.inference.predictor import Predictor
 from segstudio.io.images import read_image
 from segstudio.io.masks import read_mask
 from segstudio.project.project import Project
+from segstudio.project.splits import effective_splits, resolve_split
 
 
 @dataclass
@@ -60,16 +61,22 @@ def evaluate(predictor: Predictor, items: Iterable[tuple[str, np.ndarray, np.nda
     return Evaluation(names, cm.matrix.copy(), n, time.perf_counter() - t0)
 
 
-def evaluate_project(project: Project, checkpoint: str | Path, split: str = "test", *,
+def evaluate_project(project: Project, checkpoint: str | Path, split: str | None = None, *,
                      depth: int | None = None, tta: bool = False, device: str = "auto",
                      tile: int = 512) -> Evaluation:
     """Score a checkpoint on the project's labelled images of one split ("train", "val",
-    "test", "auto" or "all"). Images or masks that cannot be read are skipped and named."""
+    "test", "auto" or "all"; None: test where labelled, else val). "val" and "train" are the
+    images training used so (project/splits.py). Unreadable images or masks are skipped and
+    named; a split without labelled images is refused naming the splits that have some."""
+    split = resolve_split(project, split)
     predictor = Predictor.load(checkpoint, device, tile=tile)
     if [c.name for c in project.classes] != predictor.class_names:
         raise ConfigError("The model was trained for other classes than this project has ("
                           + ", ".join(predictor.class_names) + ").")
-    chosen = [(e, m) for e, m in project.saved_masks() if split == "all" or e.split == split]
+    assigned = effective_splits(project)
+    chosen = [(e, m) for e, m in project.saved_masks()
+              if split == "all" or (e.split == "auto" if split == "auto"
+                                    else assigned.get(e.id) == split)]
     if not chosen:
         raise ConfigError(f"No labelled image in split {split!r} of {project.name}.")
     skipped: list[str] = []

@@ -244,12 +244,16 @@ def categories(classes: Sequence[ClassInfo]) -> list[dict[str, Any]]:
 
 def image_annotations(mask: np.ndarray, image_id: int, first_id: int,
                       num_classes: int | None = None,
-                      confidence: np.ndarray | None = None) -> list[dict[str, Any]]:
-    """COCO annotations for one mask: one per component per class, ids from ``first_id``.
+                      confidence: np.ndarray | None = None,
+                      min_area: int = 0) -> list[dict[str, Any]]:
+    """COCO annotations for one mask: one per component per class of at least ``min_area``
+    pixels (a prediction's speckle would otherwise give thousands), ids from ``first_id``.
     With ``confidence`` (uint8 H x W, 255 = certain) each gets a ``score``: the mean
     confidence of its pixels in 0..1."""
     anns: list[dict[str, Any]] = []
     for c, rle, area, bbox, pixels in components(mask, num_classes):
+        if area < min_area:
+            continue
         ann = {"id": first_id + len(anns), "image_id": image_id, "category_id": c + 1,
                "segmentation": rle, "area": area, "bbox": bbox, "iscrowd": 0}
         if confidence is not None:

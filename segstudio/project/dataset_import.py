@@ -47,7 +47,10 @@ def _pairs(root: Path) -> list[tuple[str, Path, Path | None]]:
 
 def import_dataset(source: str | os.PathLike[str], dest: str | os.PathLike[str],
                    class_names: list[str] | None = None) -> Project:
-    src, dst = Path(source).resolve(), Path(dest).resolve()
+    src, dst = Path(source).absolute(), Path(dest).absolute()
+    if not src.is_dir():
+        raise ProjectError(f"{src}: no such folder (give a folder with <split>/images and "
+                           "<split>/masks).")
     if (dst / PROJECT_FILE).exists():
         raise ProjectError(f"{dst} already holds a project; choose a new folder.")
     pairs = _pairs(src)

@@ -114,8 +114,9 @@ class MaskWriter:
 
     def __init__(self, out_dir: str | os.PathLike[str], classes: Sequence[ClassInfo],
                  formats: Iterable[str] = FORMATS, description: str = "",
-                 index_dir: str = INDEX_DIR) -> None:
+                 index_dir: str = INDEX_DIR, min_area: int = 0) -> None:
         self.out = Path(out_dir)
+        self.min_area = int(min_area)  # COCO: smaller components are left out
         self.index_dir = self.out / index_dir if index_dir else self.out
         self.classes = list(classes)
         self.formats = parse_formats(formats)
@@ -157,7 +158,7 @@ class MaskWriter:
             rec.update(extra or {})
             self.images.append(rec)
             self.annotations += image_annotations(mask, image_id, len(self.annotations) + 1,
-                                                  k, confidence)
+                                                  k, confidence, self.min_area)
         self.files += written
         return written
 

@@ -7,7 +7,6 @@ labelled pixels so that a few strokes on a large image are still seen every epoc
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.io.images import read_image
 from segstudio.io.masks import read_mask
 from segstudio.project.project import ImageEntry, Project
+from segstudio.project.splits import auto_validation_ids
 
 MAX_CENTRES = 20_000  # labelled pixel coordinates kept per image for patch sampling
 
@@ -52,15 +52,6 @@ def _centres(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         keep = rng.choice(len(ys), MAX_CENTRES, replace=False)
         ys, xs = ys[keep], xs[keep]
     return np.stack([ys, xs], 1).astype(np.int32)
-
-
-def _auto_val(ids: list[str], fraction: float) -> set[str]:
-    """A deterministic choice of validation images: stable under adding images."""
-    if len(ids) < 2 or fraction <= 0:
-        return set()
-    ranked = sorted(ids, key=lambda i: hashlib.sha1(i.encode("utf-8")).hexdigest())
-    n = min(len(ids) - 1, max(1, round(len(ids) * fraction)))
-    return set(ranked[:n])
 
 
 def compute_normalisation(images: Iterable[np.ndarray], channels: int) -> Normalisation:
@@ -110,7 +101,7 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
     channels = 1 if all(i.ndim == 2 or i.shape[2] == 1 for _, i, _ in loaded) else 3
     auto_ids = [e.id for e, _, _ in loaded if e.split == "auto"]
     has_val = any(e.split == "val" for e, _, _ in loaded)
-    auto_val = set() if has_val else _auto_val(auto_ids, val_fraction)
+    auto_val = set() if has_val else auto_validation_ids(auto_ids, val_fraction)
     train, val = [], []
     for entry, img, mask in loaded:
         s = Sample(entry.id, as_channels(img, channels), mask, _centres(mask, rng))

@@ -40,7 +40,7 @@ def default_demo_dir() -> Path:
     env = os.environ.get("SEGSTUDIO_DEMO_DIR")
     if env:
         return Path(env)
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    if not base:
-        base = str(Path.home() / ".segstudio")
-    return Path(base) / "demo-project"
+    # A folder the user sees and can find again (exports default inside the project): not
+    # the hidden per-app data folder, which Qt names ~/.local/share/segstudio/segstudio.
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(base or Path.home()) / "segstudio-demo"
