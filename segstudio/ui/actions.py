@@ -95,6 +95,9 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("show_confidence", "Show &Confidence Instead", "Model", ("Shift+C",),
                "Light up the pixels the model is unsure of (where to correct first)",
                checkable=True),
+    ActionSpec("live_prediction", "Predict While &Training", "Model", (),
+               "Re-predict the current image at each new best checkpoint (off: the canvas "
+               "shows only your labels while a model trains)", checkable=True),
     ActionSpec("load_model", "&Load Model…", "Model", (),
                "Use a saved segstudio model for predictions"),
     ActionSpec("export_model", "E&xport Model…", "Model", (), "safetensors, TorchScript, ONNX"),

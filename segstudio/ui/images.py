@@ -14,6 +14,7 @@ from segstudio.ui.loaders import ImageLoader, LoadedDocument
 from segstudio.ui.preferences import max_image_pixels
 
 if TYPE_CHECKING:
+    from segstudio.project.project import Project
     from segstudio.ui.main_window import MainWindow
 
 
@@ -119,3 +120,15 @@ class ImageController(QObject):
         if self.window.current_image_id:
             self.window.image_list.select_image(self.window.current_image_id)
             self.show_image(self.window.current_image_id)
+
+
+def first_readable(project: Project) -> str:
+    """The first image whose header reads (a new folder used to open on its unreadable image):
+    headers only, stopping at the first good one; the first image if none reads."""
+    from segstudio.io.images import read_image_size
+
+    for entry in project.images:
+        path = project.image_path(entry)
+        if path.is_file() and read_image_size(path) is not None:  # is_file: never a FIFO
+            return entry.id
+    return project.images[0].id

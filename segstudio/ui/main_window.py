@@ -24,7 +24,7 @@ from segstudio.ui.central import CentralArea
 from segstudio.ui.class_panel import ClassPanel
 from segstudio.ui.dashboard.widget import Dashboard
 from segstudio.ui.image_list import ImageListView
-from segstudio.ui.images import ImageController
+from segstudio.ui.images import ImageController, first_readable
 from segstudio.ui.prediction import PredictionController
 from segstudio.ui.preferences import max_image_pixels
 from segstudio.ui.session import ProjectSession
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
             "preferences": self.show_preferences, "predict": p.predict_current,
             "predict_all": p.predict_all, "accept_unlabelled": lambda: p.accept("unlabelled"),
             "accept_all": lambda: p.accept("everywhere"), "show_confidence": p.show_layer,
+            "live_prediction": self._set_live_prediction,
             "load_model": self._ask_load_model, "export_model": t.ask_export_model,
             "shortcuts": lambda: dialogs.show_shortcuts(self),
             "docs": lambda: QDesktopServices.openUrl(QUrl(DOCS_URL)),
@@ -113,6 +114,9 @@ class MainWindow(QMainWindow):
             menus["View"].addAction(dock.toggleViewAction())
         menus["View"].addAction(self.canvas.toolbar.toggleViewAction())
         self.update_actions()
+
+    def _set_live_prediction(self, on: bool) -> None:
+        self.coordinator.auto_refresh_prediction = bool(on)
 
     def _connect(self) -> None:
         self.class_panel.class_selected.connect(self.canvas.set_active_class)
@@ -177,6 +181,7 @@ class MainWindow(QMainWindow):
         self.class_panel.set_project(project)
         self.training_panel.set_project(project)
         self.dashboard.clear()
+        self.coordinator.restore_latest_run()
         self.message_bar.dismiss()
         self.setWindowTitle(f"{project.name} — segstudio")
         add_recent_project(project.root)
@@ -185,7 +190,7 @@ class MainWindow(QMainWindow):
         last = project.settings.get("last_image")
         if project.images:
             ids = [e.id for e in project.images]
-            self.image_list.select_image(last if last in ids else ids[0])
+            self.image_list.select_image(last if last in ids else first_readable(project))
         else:
             self.message_bar.show_message("This project has no images yet: drop images or a "
                                           "folder here, or use File › Add Images.", "info")
@@ -385,3 +390,4 @@ class MainWindow(QMainWindow):
         shutdown_all()
         self.window_state.save()
         super().closeEvent(event)
+

@@ -30,7 +30,9 @@ class TrainingCoordinator(QObject):
         self._config: TrainConfig | None = None
         self._last_saved: str | None = None
         self._last_iteration: Any = None
-        self.auto_refresh_prediction = True             # re-predict on each new best
+        # Re-predict on each new best: opt-in (Model > Predict While Training), since a new
+        # user took the overlay appearing over their strokes for their own labels.
+        self.auto_refresh_prediction = False
         self._costs = TaskRunner("depth costs", parent=self)
         self._progress_timer = QTimer(self, interval=100)
         self._progress_timer.timeout.connect(self._show_progress)
@@ -63,6 +65,7 @@ class TrainingCoordinator(QObject):
         w.schedule_project_save()
         w.message_bar.dismiss()
         self._session, self._config, self._last_saved = w.session, config, None
+        self.panel.remember_settings(config)
         self._last_iteration = None
         started = self.controller.start(w.session.project, config)
         if started:
@@ -153,6 +156,39 @@ class TrainingCoordinator(QObject):
         if ev.best_checkpoint and self._use_model(ev.best_checkpoint) \
                 and self.dashboard.prune.slider.isEnabled():
             self._measure_depth_costs(ev.best_checkpoint)
+
+    def restore_latest_run(self) -> bool:
+        """A project reopened (in this window or after a restart, trained here or with
+        `segstudio train`) shows its latest run: the dashboard from the run's metrics log and
+        its best checkpoint (else its last) as the current model."""
+        from segstudio.training.run_log import latest_run
+
+        s = self.window.session
+        if s is None:
+            return False
+        run = latest_run(s.project)
+        if run is None or not run.epochs:
+            return False
+        project = s.project
+        train_config = run.config.get("train_config")
+        tc = train_config if isinstance(train_config, dict) else {}
+        ipe = run.config.get("iterations_per_epoch") or tc.get("iterations_per_epoch") or 1
+        self.dashboard.start_run([c.name for c in project.classes],
+                                 [c.color for c in project.classes],
+                                 str(tc.get("architecture", "unet")), resumed_from=run.run_dir,
+                                 iterations_per_epoch=int(ipe))
+        best = max(run.epochs, key=lambda e: e.miou)
+        text = (f"Latest run {run.run_dir.name}: {len(run.epochs)} epoch(s), best validation "
+                f"mIoU {best.miou:.3f} (epoch {best.epoch}).")
+        self.dashboard.summary.setText(text)
+        if run.checkpoint is not None:
+            try:
+                self.window.set_model(str(run.checkpoint))
+                text += f" Its model ({run.checkpoint.name}) predicts."
+            except SegStudioError as exc:  # the classes changed since
+                text += f" Its model is not used: {exc}"
+        self.panel.set_status(text)
+        return True
 
     def _use_model(self, checkpoint: str) -> bool:
         try:

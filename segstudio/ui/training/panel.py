@@ -25,9 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segstudio.errors import SegStudioError
 from segstudio.project.project import Project
 from segstudio.training.config import TrainConfig, format_duration, parse_focal_alpha
 from segstudio.ui.tasks import Task, TaskRunner
+
+SETTINGS_KEY = "training_panel"  # in the project's settings: the form as it last trained
 
 ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
 LOSSES = [
@@ -185,9 +188,49 @@ class TrainingPanel(QWidget):
 
     # -------------------------------------------------------------- state
     def set_project(self, project: Project | None) -> None:
+        """Show the project's own last settings (kept in its segstudio.json when it trains),
+        or the defaults: one project's architecture or budget never carries into another."""
         self.project = project
+        saved = project.settings.get(SETTINGS_KEY) if project is not None else None
+        try:
+            cfg = TrainConfig.from_json(saved) if isinstance(saved, dict) else TrainConfig()
+        except (SegStudioError, TypeError, ValueError, KeyError):
+            cfg = TrainConfig()  # settings of another version: the defaults, not an error
+        self.apply_config(cfg)
         self.train_button.setEnabled(project is not None)
         self.refresh_weights()
+
+    def apply_config(self, cfg: TrainConfig) -> None:
+        """Set the form from a config (what ``config()`` would give back, except the
+        continue-from and resume fields, which belong to one session)."""
+        for combo, value in ((self.arch, cfg.architecture), (self.loss, cfg.loss.get("name")),
+                             (self.device, cfg.device)):
+            i = combo.findData(value)
+            if i >= 0:
+                combo.setCurrentIndex(i)
+        defaults = TrainConfig()
+        self.base_width.setValue(int(cfg.model.get("base_width",
+                                                   defaults.model.get("base_width", 16))))
+        self.levels.setValue(int(cfg.model.get("levels", defaults.model.get("levels", 4))))
+        self.deep_sup.setChecked(bool(cfg.model.get("deep_supervision", True)))
+        if "gamma" in cfg.loss:
+            self.gamma.setValue(float(cfg.loss["gamma"]))
+        alpha = cfg.loss.get("alpha")
+        self.alpha.setText("" if alpha is None else ", ".join(f"{v:g}" for v in alpha)
+                           if isinstance(alpha, list) else str(alpha))
+        self.patch.setValue(cfg.patch)
+        self.batch.setValue(cfg.batch)
+        self.epochs.setValue(cfg.epochs)
+        self.lr.setValue(cfg.lr)
+        self.budget.setValue(int(round((cfg.time_budget_s or 0) / 60)))
+
+    def remember_settings(self, cfg: TrainConfig) -> None:
+        """Keep the form's settings in the project (saved with its file)."""
+        if self.project is not None:
+            from dataclasses import replace
+
+            self.project.settings[SETTINGS_KEY] = replace(
+                cfg, init_from=None, resume_from=None).to_json()
 
     def refresh_weights(self) -> None:
         """Recount labelled pixels (in a worker) and show the loss's weights."""
