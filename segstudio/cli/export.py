@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from segstudio.errors import ConfigError, SegStudioError
+from segstudio.inference.device_choices import device_help
 
 EXIT_SOME_FAILED = 2  # same status as any other error a user can cause (see cli.py)
 
@@ -27,7 +28,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="CHECKPOINT", help="model for --which predictions")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth for predictions")
     p.add_argument("--tile", type=int, default=512, help="tile size for predictions")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default="auto", help=device_help())
 
 
 class _LazyPredictions(Mapping):
@@ -138,7 +139,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write RGBA colour PNGs to DIR/color/")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth (pruned inference)")
     p.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default="auto", help=device_help())
 
 
 def _expand_images(items: list[str]) -> list[Path]:
