@@ -154,9 +154,10 @@ class SamplerClock:
     getting a batch (wrapped at class level, for measurement only)."""
 
     def __init__(self, pipelined: bool = False) -> None:
-        from segstudio.training import loop
+        from segstudio.training.augment import PatchSampler
+        from segstudio.training.prefetch import BatchPrefetcher
 
-        self.cls = loop.BatchPrefetcher if pipelined else loop.PatchSampler
+        self.cls = BatchPrefetcher if pipelined else PatchSampler
         self.orig = self.cls.__dict__["batch"]
         self.seconds = 0.0
         self.calls = 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from segstudio.inference.device_choices import device_help
+
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
@@ -16,7 +18,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, help="U-Net++ depth 1..4 (default: the deepest)")
     p.add_argument("--tta", action="store_true",
                    help="average the 8 flips and rotations of each tile (8x slower)")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default="auto", help=device_help())
     p.add_argument("--json", action="store_true", help="print the scores as one JSON line")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segstudio.errors import ConfigError
+from segstudio.inference.device_choices import device_help
 
 if TYPE_CHECKING:
     from segstudio.inference.predictor import Predictor
@@ -32,7 +33,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="CHECKPOINT", help="model for --which predictions")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth for predictions")
     p.add_argument("--tile", type=int, default=512, help="tile size for predictions")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default="auto", help=device_help())
 
 
 class _LazyPredictions(Mapping):
@@ -170,7 +171,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="--coco: leave out objects smaller than this (default 16 pixels)")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth (pruned inference)")
     p.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default="auto", help=device_help())
 
 
 def _expand_images(items: list[str]) -> list[Path]:

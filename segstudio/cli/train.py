@@ -17,20 +17,25 @@ BUDGET_EPOCHS = 100_000  # "until the time budget is used up"
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    # All torch-free: the parser is built before any command runs.
+    from segstudio.inference.device_choices import device_help
+    from segstudio.models.catalog import architecture_names
+    from segstudio.training.class_stats import WEIGHT_MODES
     from segstudio.training.config import TrainConfig
+    from segstudio.training.loss_catalog import AUTO_LOSS, LOSS_NAMES
 
     d = TrainConfig()
     p.add_argument("project", help="project folder")
-    p.add_argument("--model", default=d.architecture, help="unet, unetpp or unet3p")
+    p.add_argument("--model", default=d.architecture, help=", ".join(architecture_names()))
     p.add_argument("--model-options", default="{}", metavar="JSON",
                    help='model options as JSON, e.g. \'{"base_width": 32, "levels": 5}\'')
     p.add_argument("--augment", default="{}", metavar="JSON",
                    help='augmentation options as JSON, '
                         'e.g. \'{"elastic": 10, "scale": [0.7, 1.4]}\'')
-    p.add_argument("--loss", default="auto",
-                   help="auto (default: chosen from the data), ce, weighted_ce, focal, dice, "
-                        "focal+dice or ce+dice")
-    p.add_argument("--class-weights", choices=["inverse", "median", "sqrt"],
+    p.add_argument("--loss", default=AUTO_LOSS,
+                   help=f"{AUTO_LOSS} (default: chosen from the data), "
+                        f"{', '.join(LOSS_NAMES[:-1])} or {LOSS_NAMES[-1]}")
+    p.add_argument("--class-weights", choices=list(WEIGHT_MODES),
                    help="weighted_ce with several classes: inverse (default) or median "
                         "frequency weights (the same up to a constant), or sqrt (milder)")
     p.add_argument("--gamma", type=float, help="focal gamma (default 2)")
@@ -43,7 +48,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, default=d.patch,
                    help="default: chosen from the image size")
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--device", default=d.device, help="auto, cuda, mps or cpu")
+    p.add_argument("--device", default=d.device, help=device_help())
     p.add_argument("--time-budget", type=float, metavar="MINUTES", help="stop after this long")
     p.add_argument("--patience", type=int, default=d.patience,
                    help="early stop after N epochs without val mIoU gain (0 = never)")

@@ -7,8 +7,7 @@ import os
 import torch
 
 from segstudio.errors import ConfigError
-
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+from segstudio.inference.device_choices import DEVICE_CHOICES
 
 
 def mps_available() -> bool:

@@ -22,10 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
-from segstudio.models.blocks import NORMS
+from segstudio.models.catalog import CGM_MODES, NORMS
 from segstudio.models.padding import pad_to_multiple
 
-CGM_MODES = ("hard", "soft", "off")
 # Added to the logits of a class the classification-guided module says is absent. Large enough
 # to zero its probability, small enough to stay finite in float16 (max 65504).
 ABSENT_LOGIT = -1.0e4

@@ -11,9 +11,8 @@ import math
 from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
+from segstudio.models.catalog import NORMS, UPSAMPLING
 
-NORMS = ("batch", "group", "instance", "none")
-UPSAMPLING = ("transpose", "bilinear")
 # GroupNorm uses gcd(channels, GROUPS) groups, so any channel count works (4 -> 4, 48 -> 8).
 GROUPS = 8
 

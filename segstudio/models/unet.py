@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.base import DeepOutputs, SegmentationModel, check_common, resolve_filters
-from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
+from segstudio.models.blocks import DoubleConv, Up, init_weights
+from segstudio.models.catalog import UPSAMPLING
 from segstudio.models.padding import crop_to
 
 

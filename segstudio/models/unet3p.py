@@ -21,7 +21,6 @@ from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.base import (
-    CGM_MODES,
     DeepOutputs,
     SegmentationModel,
     apply_cgm,
@@ -30,6 +29,7 @@ from segstudio.models.base import (
     resolve_filters,
 )
 from segstudio.models.blocks import ConvNormAct, DoubleConv, init_weights
+from segstudio.models.catalog import CGM_MODES
 from segstudio.models.padding import crop_to
 
 

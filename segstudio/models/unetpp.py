@@ -23,10 +23,10 @@ from segstudio.models.base import (
     check_ds_weights,
     resolve_filters,
 )
-from segstudio.models.blocks import UPSAMPLING, DoubleConv, Up, init_weights
+from segstudio.models.blocks import DoubleConv, Up, init_weights
+from segstudio.models.catalog import UNETPP_MODES as MODES
+from segstudio.models.catalog import UPSAMPLING
 from segstudio.models.padding import crop_to
-
-MODES = ("accurate", "fast")
 
 
 class UNetPlusPlus(SegmentationModel):

@@ -7,7 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from segstudio.errors import ConfigError
+from segstudio.models.catalog import validate_model_options
 from segstudio.training.augment import AugmentConfig
+
+# Model options the project decides (its images' channels, its classes), not the user.
+FROM_PROJECT = ("in_channels", "num_classes")
 
 
 def unknown_fields(d: Mapping[str, Any], cls: type) -> list[str]:
@@ -62,6 +66,18 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg.capitalize() + ".")
+        self._check_model()
+
+    def _check_model(self) -> None:
+        """The architecture and its options (catalog.validate_model_options): an option out
+        of range fails here, before any training starts (not by allocating a huge model)."""
+        if not isinstance(self.model, Mapping):
+            raise ConfigError(f"Model options must be a JSON object, not {self.model!r}.")
+        fixed = [k for k in FROM_PROJECT if k in self.model]
+        if fixed:
+            raise ConfigError(f"{', '.join(fixed)}: set by the project's images and classes; "
+                              "leave out of the model options.")
+        validate_model_options(self.architecture, self.model)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

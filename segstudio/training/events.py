@@ -4,8 +4,22 @@ numpy arrays, so they cross threads (Qt signals) and print on the command line a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
+
+
+class EndReason(str, Enum):
+    """Why a run ended. A str, so ``finished.reason == "failed"`` reads as before."""
+
+    COMPLETED = "completed"          # all epochs done
+    STOPPED = "stopped"              # the user asked
+    EARLY_STOPPED = "early-stopped"  # no gain in validation mIoU for `patience` epochs
+    TIME_BUDGET = "time-budget"      # the time budget is used up
+    FAILED = "failed"                # NaN loss, out of memory at batch 1, full disk, an error
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class RunFinished:
-    reason: str                   # "completed", "stopped", "early-stopped", "time-budget", "failed"
+    reason: EndReason
     message: str
     best_checkpoint: str | None
     best_miou: float | None

@@ -29,9 +29,9 @@ from segstudio.training.class_stats import (
     mask_value_count,
     pos_weight,
 )
+from segstudio.training.loss_catalog import LOSS_NAMES
 
 IGNORE = 255
-LOSS_NAMES = ("ce", "weighted_ce", "focal", "dice", "focal+dice", "ce+dice")
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,23 @@ def test_entry_points_agree(entry, tmp_path):
     r = subprocess.run([sys.executable, *entry, "info", str(tmp_path)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("options, named", [
+    ('{"base_width": 1000}', "base_width"),          # once allocated until killed
+    ('{"base_width": 256, "levels": 7}', "16384"),   # each in range, the deepest level not
+    ('{"levels": "four"}', "levels"),
+    ('{"base_width": 0}', "base_width"),
+    ('{"in_channels": 3}', "in_channels"),
+    ('{"depth": 3}', "no option"),
+])
+def test_bad_model_options_are_one_line_and_exit_2(tmp_path, capsys, options, named):
+    from segstudio.project.demo import generate_demo
+
+    generate_demo(tmp_path / "d", n_images=4, size=96, labelled=3)
+    assert main(["train", str(tmp_path / "d"), "--model-options", options]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("segstudio: ") and named in err and "\n" not in err
+    runs = tmp_path / "d" / "runs"
+    assert "Training" not in captured.out and not (runs.exists() and any(runs.iterdir()))

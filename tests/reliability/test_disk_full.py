@@ -251,6 +251,7 @@ def test_training_metrics_log_on_full_disk_is_a_notice(demo, monkeypatch):
     import builtins
 
     import segstudio.training.loop as loop
+    import segstudio.training.run_log as run_log
     from segstudio.training.config import TrainConfig
     from segstudio.training.events import Notice
 
@@ -259,7 +260,7 @@ def test_training_metrics_log_on_full_disk_is_a_notice(demo, monkeypatch):
             raise OSError(errno.ENOSPC, NO_SPACE)
         return builtins.open(file, mode, *a, **k)
 
-    monkeypatch.setattr(loop, "open", full_open, raising=False)
+    monkeypatch.setattr(run_log, "open", full_open, raising=False)
     events = list(loop.train(demo, TrainConfig(**TINY, epochs=2)))
     assert events[-1].reason == "completed", events[-1].message
     notes = [e.text for e in events if isinstance(e, Notice)]

@@ -204,12 +204,12 @@ def test_only_broken_masks_are_named(tmp_path):
 def test_early_stop_waits_for_the_second_half_of_the_schedule(demo, monkeypatch):
     from segstudio.training import loop
 
-    real = loop._validate
+    real = loop.validate_epoch
 
     def flat(*a, **k):  # a validation score that never improves after epoch 1
         return EpochReport(**{**real(*a, **k).__dict__, "miou": 0.5})
 
-    monkeypatch.setattr(loop, "_validate", flat)
+    monkeypatch.setattr(loop, "validate_epoch", flat)
     events = _run(demo, epochs=10, patience=2, iterations_per_epoch=1)
     assert events[-1].reason == "early-stopped"
     # Epochs 2-4 fall in the first half (high learning rate) and do not count; 5 and 6 do.

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.io.atomic import atomic_write_text
-from segstudio.training.run_history import RunHistory, row_normalised
+from segstudio.training.run_log import METRICS_FILE, RunHistory, row_normalised
 from segstudio.ui.dashboard.prune import PrunePanel
 
 REDRAW_MS = 100
@@ -248,7 +248,7 @@ class Dashboard(QWidget):
         (metrics.jsonl) the curves then show too."""
         self.history = RunHistory(class_names=list(class_names))
         if resumed_from is not None:
-            self.history.add_saved_epochs(Path(resumed_from) / "metrics.jsonl",
+            self.history.add_saved_epochs(Path(resumed_from) / METRICS_FILE,
                                           iterations_per_epoch)
         self.colors = list(colors)
         key = (tuple(class_names), tuple(colors))

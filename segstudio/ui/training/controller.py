@@ -122,9 +122,9 @@ class TrainingController(QObject):
 
     def _on_error(self, message: str) -> None:
         # train() turns every failure into a RunFinished; this is a bug in the relay itself.
-        from segstudio.training.events import RunFinished
+        from segstudio.training.events import EndReason, RunFinished
 
-        self.run_finished.emit(RunFinished("failed", message, None, None, 0, 0.0))
+        self.run_finished.emit(RunFinished(EndReason.FAILED, message, None, None, 0, 0.0))
         self._on_done(None)
 
     def _on_done(self, _result: object) -> None:

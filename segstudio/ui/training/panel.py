@@ -1,8 +1,9 @@
 """The training form: architecture, loss, patch, batch, epochs, learning rate, device; Train,
 Pause and Stop; a progress bar with ETA.
 
-It imports no torch (the window must open fast): the choices below are checked against the
-model registry and the loss factory by the tests.
+It imports no torch (the window must open fast): the choices come from the torch-free
+catalogs (models/catalog.py: architectures, the base width and levels ranges, which have deep
+supervision; training/loss_catalog.py; inference/device_choices.py).
 """
 
 from __future__ import annotations
@@ -26,23 +27,19 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.errors import SegStudioError
+from segstudio.inference.device_choices import device_choices
+from segstudio.models.catalog import ARCHITECTURES as CATALOG
+from segstudio.models.catalog import common_option, has_option
 from segstudio.project.project import Project
 from segstudio.training.config import TrainConfig, format_duration, parse_focal_alpha
+from segstudio.training.loss_catalog import AUTO_LOSS, loss_choices, uses_focal
 from segstudio.ui.tasks import Task, TaskRunner
 
 SETTINGS_KEY = "training_panel"  # in the project's settings: the form as it last trained
 
-ARCHITECTURES = [("unet", "U-Net"), ("unetpp", "U-Net++ (prunable)"), ("unet3p", "UNet 3+")]
-LOSSES = [
-    ("auto", "Auto (measured best for the data)"),
-    ("ce", "Cross-entropy"),
-    ("weighted_ce", "Weighted cross-entropy"),
-    ("focal", "Focal"),
-    ("dice", "Dice"),
-    ("focal+dice", "Focal + Dice"),
-    ("ce+dice", "Cross-entropy + Dice"),
-]
-DEVICES = [("auto", "Auto"), ("cuda", "CUDA"), ("mps", "Apple MPS"), ("cpu", "CPU")]
+ARCHITECTURES = [(a.name, a.form_label) for a in CATALOG]
+LOSSES = loss_choices()
+DEVICES = device_choices()
 
 
 def describe_weights(
@@ -53,7 +50,7 @@ def describe_weights(
 
     if counts is None or int(counts.sum()) == 0:
         return "No labelled pixels yet."
-    if loss == "auto":
+    if loss == AUTO_LOSS:
         from segstudio.training.defaults import BINARY_LOSS, MULTICLASS_LOSS, MULTICLASS_WEIGHTS
 
         loss = BINARY_LOSS if n_classes == 2 else MULTICLASS_LOSS
@@ -68,7 +65,7 @@ def describe_weights(
             return "class weights: " + ", ".join(
                 f"{n} {v:.3g}" for n, v in zip(names, w, strict=False)
             )
-        if loss.startswith("focal"):
+        if uses_focal(loss):
             a = auto_alpha(counts)
             if n_classes == 2:
                 return f"alpha 'auto' would be {a[1]:.3g}"
@@ -93,8 +90,8 @@ class TrainingPanel(QWidget):
         self.project: Project | None = None
         d = TrainConfig()
         self.arch = _combo(ARCHITECTURES, d.architecture)
-        self.base_width = _spin(2, 256, d.model.get("base_width", 16))
-        self.levels = _spin(2, 7, d.model.get("levels", 4))
+        self.base_width = _spin(2, _maximum("base_width"), d.model.get("base_width", 16))
+        self.levels = _spin(_minimum("levels"), _maximum("levels"), d.model.get("levels", 4))
         self.deep_sup = QCheckBox("Deep supervision")
         self.deep_sup.setChecked(True)
         self.loss = _combo(LOSSES, d.loss["name"])
@@ -277,8 +274,8 @@ class TrainingPanel(QWidget):
 
     def _update_enabled(self) -> None:
         arch = self.arch.currentData()
-        self.deep_sup.setEnabled(self.arch.isEnabled() and arch in ("unetpp", "unet3p"))
-        focal = str(self.loss.currentData()).startswith("focal")
+        self.deep_sup.setEnabled(self.arch.isEnabled() and has_option(arch, "deep_supervision"))
+        focal = uses_focal(self.loss.currentData())
         self.gamma.setEnabled(self.loss.isEnabled() and focal)
         self.alpha.setEnabled(self.loss.isEnabled() and focal)
         if self._counts is not None and self.project is not None:
@@ -288,10 +285,10 @@ class TrainingPanel(QWidget):
 
     def config(self) -> TrainConfig:
         model = {"base_width": self.base_width.value(), "levels": self.levels.value()}
-        if self.arch.currentData() in ("unetpp", "unet3p"):
+        if has_option(self.arch.currentData(), "deep_supervision"):
             model["deep_supervision"] = self.deep_sup.isChecked()
         loss: dict = {"name": self.loss.currentData()}
-        if str(loss["name"]).startswith("focal"):
+        if uses_focal(loss["name"]):
             loss["gamma"] = self.gamma.value()
             a = self.alpha.text().strip()
             if a:
@@ -356,6 +353,14 @@ def _combo(items: list[tuple[str, str]], current: str) -> QComboBox:
         c.addItem(label, key)
     c.setCurrentIndex(max(0, c.findData(current)))
     return c
+
+
+def _minimum(option: str) -> int:
+    return int(common_option(option).minimum or 0)
+
+
+def _maximum(option: str) -> int:
+    return int(common_option(option).maximum or 0)
 
 
 def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:

@@ -1,0 +1,185 @@
+"""Everything a run needs before its first step: the device, the data and its automatic
+settings, the model (new, continued from a checkpoint, or resumed with its optimiser), the loss,
+the batch source and the run folder with its config.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from segstudio.errors import SegStudioError
+from segstudio.inference.checkpoints import load_checkpoint, load_optimizer_state, read_meta
+from segstudio.inference.devices import cpu_threads_for_training, describe, resolve_device
+from segstudio.io.atomic import atomic_write_text
+from segstudio.models import count_parameters, create_model
+from segstudio.models.base import SegmentationModel
+from segstudio.project.project import Project
+from segstudio.training.augment import PatchSampler
+from segstudio.training.class_stats import class_weights, count_labelled_pixels, pos_weight
+from segstudio.training.config import TrainConfig
+from segstudio.training.data import TrainingData, load_training_data
+from segstudio.training.defaults import DataShape, resolve
+from segstudio.training.events import RunStarted
+from segstudio.training.losses import build_loss
+from segstudio.training.prefetch import Batch, BatchPrefetcher
+from segstudio.training.run_log import BEST_CHECKPOINT, CONFIG_FILE
+from segstudio.training.schedule import auto_iterations, is_pipelined
+
+
+def model_num_classes(num_project_classes: int) -> int:
+    """Two classes train as binary (one sigmoid channel, pos_weight); more use softmax."""
+    return 1 if num_project_classes == 2 else num_project_classes
+
+
+def new_run_dir(project: Project) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = project.runs_dir / stamp
+    n = 2
+    while run.exists():
+        run = project.runs_dir / f"{stamp}-{n}"
+        n += 1
+    run.mkdir(parents=True)
+    return run
+
+
+@dataclass
+class Start:
+    """Where a run starts: its model and folder, and for a resumed run what it had reached."""
+
+    model: SegmentationModel
+    run_dir: Path
+    epoch: int = 1                    # the first epoch to train
+    best_miou: float = -1.0
+    best_path: str | None = None      # the best checkpoint saved so far
+
+
+@dataclass
+class TrainingSetup:
+    """A run ready for its first step (what train() used to build at its top)."""
+
+    cfg: TrainConfig                  # with its automatic settings resolved
+    data: TrainingData
+    device: torch.device
+    model: SegmentationModel
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_fn: nn.Module
+    start: Start
+    batches: Callable[[int], Batch]   # batch(n): n patches, cut now or ahead (pipelined)
+    pipelined: bool
+    use_amp: bool
+    amp_dtype: torch.dtype
+    channels_last: bool
+    iterations_per_epoch: int
+    meta_base: dict[str, Any]         # what every checkpoint of the run says about it
+    class_weights: tuple[float, ...] | None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.start.run_dir
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.epochs * self.iterations_per_epoch
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(self.cfg.warmup_epochs * self.iterations_per_epoch)
+
+    def started(self) -> RunStarted:
+        data = self.data
+        return RunStarted(str(self.run_dir), describe(self.device),
+                          getattr(self.model, "name", self.cfg.architecture),
+                          count_parameters(self.model), len(data.train),
+                          0 if data.val_is_train else len(data.val), self.cfg.epochs,
+                          self.iterations_per_epoch, self.class_weights, tuple(data.notes))
+
+
+def _as_segmentation_model(model: nn.Module, path: str) -> SegmentationModel:
+    if not isinstance(model, SegmentationModel):
+        raise SegStudioError(f"{path} does not hold a segstudio segmentation model.")
+    return model
+
+
+def _start(project: Project, cfg: TrainConfig, data: TrainingData, n_out: int) -> Start:
+    """Resume a run, continue from a model's weights, or build a new model."""
+    if cfg.resume_from:
+        meta = read_meta(cfg.resume_from)
+        model = _as_segmentation_model(load_checkpoint(cfg.resume_from).model, cfg.resume_from)
+        run_dir = Path(cfg.resume_from).parent
+        best = run_dir / BEST_CHECKPOINT
+        return Start(model, run_dir, int(meta.get("epoch", 0)) + 1,
+                     float(meta.get("best_miou", -1.0)), str(best) if best.exists() else None)
+    if cfg.init_from:
+        # Retraining after corrections: the model's own architecture and weights go on.
+        model = _as_segmentation_model(load_checkpoint(cfg.init_from).model, cfg.init_from)
+        if model.out_channels != (1 if n_out == 1 else n_out) or \
+                model.in_channels != data.channels:
+            raise SegStudioError("The model to continue from was trained for other classes or "
+                                 "image channels than this project has now: train from scratch.")
+    else:
+        model = create_model(cfg.architecture, in_channels=data.channels, num_classes=n_out,
+                             **cfg.model)
+    return Start(model, new_run_dir(project))
+
+
+def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -> TrainingSetup:
+    """Set a run up; the batch producer of a pipelined run is closed with ``cleanup``."""
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training(gui))
+    torch.manual_seed(cfg.seed)
+    data = load_training_data(project, cfg.val_fraction, cfg.seed)
+    K = len(project.classes)
+    n_out = model_num_classes(K)
+    shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
+                      tuple(s.mask.shape[1] for s in data.train), K, data.channels)
+    cfg, chosen = resolve(cfg, shape)
+    if chosen:
+        data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")
+    counts = count_labelled_pixels((s.mask for s in data.train), K)
+    loss_fn = build_loss(cfg.loss, n_out, counts).to(device)
+
+    start = _start(project, cfg, data, n_out)
+    model = start.model
+    model.to(device)
+    channels_last = cfg.channels_last and device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.resume_from:
+        load_optimizer_state(cfg.resume_from, opt)
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, cfg.seed + start.epoch)
+    pipelined = is_pipelined(cfg, device)
+    batches: Callable[[int], Batch] = sampler.batch
+    if pipelined:
+        batches = cleanup.enter_context(
+            BatchPrefetcher(sampler.batch, pin=device.type == "cuda")).batch
+    ipe = cfg.iterations_per_epoch or auto_iterations(data.train, cfg.patch, cfg.batch)
+    meta_base = {
+        "classes": [{"name": c.name, "color": c.color} for c in project.classes],
+        "channels": data.channels, "normalisation": data.norm.to_json(),
+        "project": project.name, "train_config": cfg.to_json(),
+    }
+    atomic_write_text(start.run_dir / CONFIG_FILE, json.dumps(
+        {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
+         "val_images": [s.image_id for s in data.val], **meta_base}, indent=1))
+    weights = None
+    if cfg.loss.get("name") == "weighted_ce":
+        weights = ((pos_weight(counts),) if n_out == 1 else
+                   tuple(float(v) for v in class_weights(
+                       counts, cfg.loss.get("class_weight_mode", "inverse"))))
+    return TrainingSetup(cfg, data, device, model, opt, scaler, loss_fn, start, batches,
+                         pipelined, use_amp, amp_dtype, channels_last, ipe, meta_base, weights)
