@@ -121,9 +121,13 @@ def test_cli_evaluate_matches_sklearn(tmp_path, capsys):
     iou = diag / (cm.sum(0) + cm.sum(1) - diag)
     present = (cm.sum(0) + cm.sum(1)) > 0
     assert got["miou"] == pytest.approx(iou[present].mean())
-    # No test image: one clear line, non-zero exit.
-    assert main(["evaluate", str(p.root), str(ck), "--split", "nonesuch"]) == 2
+    # A split without labelled images, or one that does not exist: one clear line, exit 2.
+    p.set_split(test_ids[0], "auto")
+    p.save()
+    assert main(["evaluate", str(p.root), str(ck), "--split", "test"]) == 2
     assert capsys.readouterr().err.startswith("segstudio: No labelled image")
+    assert main(["evaluate", str(p.root), str(ck), "--split", "nonesuch"]) == 2
+    assert capsys.readouterr().err.startswith("segstudio: Unknown split")
 
 
 def test_class_balanced_sampling_draws_rare_classes_as_often_as_common_ones():
