@@ -41,7 +41,8 @@ class WindowState:
         w.resizeDocks([w.dashboard_dock], [max(180, w.height() // 4)], Qt.Orientation.Vertical)
         # The right column is as wide as the training panel's widest row (combo boxes, the
         # "Auto:" note, Stop), so nothing in it is cut off on a first launch.
-        right = max(300, w.training_panel.minimumSizeHint().width() + 24)
+        form = w.training_panel.settings_area.widget()
+        right = max(300, form.sizeHint().width() + 40)  # + the scroll bar and margins
         w.resizeDocks([w.images_dock, w.classes_dock], [220, right], Qt.Orientation.Horizontal)
         w.resizeDocks([w.classes_dock, w.training_dock],
                       [max(120, w.height() // 5), w.height()], Qt.Orientation.Vertical)

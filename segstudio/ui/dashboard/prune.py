@@ -93,7 +93,11 @@ class PrunePanel(QWidget):
         self.table.setToolTip("Parameters used by each depth, measured inference time for one "
                               "256 x 256 image, and validation mIoU of that depth's head")
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # Columns as wide as their text (stretched ones were cut to "aram", "ns/im" when the
+        # dashboard is narrow); the last takes what is left.
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -134,6 +138,10 @@ class PrunePanel(QWidget):
         is_pp = architecture == "unetpp"
         self.slider.setEnabled(is_pp)
         self.table.setEnabled(is_pp)
+        # Without U-Net++ there is nothing to tabulate: an empty table and plot only took
+        # the room the explanation needs.
+        for w in (self.slider, self.ticks, self.table, self.plot):
+            w.setVisible(is_pp)
         if depths:
             self._set_depths(list(depths))
         if is_pp:

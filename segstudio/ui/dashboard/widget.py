@@ -90,6 +90,15 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self._ticks: list = []
         self.percent = True
         self.setMinimumSize(180, 140)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
+        self._empty_frame()
+
+    def _empty_frame(self) -> None:
+        # No "-400..400 (x0.001)" before the first epoch: a plain 0..1 frame without ticks.
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setTicks([[]])
 
     def set_matrix(self, cm: np.ndarray, names: list[str]) -> None:
         self.matrix = np.asarray(cm)
@@ -102,6 +111,7 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.image.clear()
         for t in self.texts:
             t.setText("")
+        self._empty_frame()
 
     def set_percent(self, percent: bool) -> None:
         self.percent = percent
