@@ -26,8 +26,11 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
     p.add_argument("--out", required=True, metavar="DIR", help="destination folder")
     p.add_argument("--format", default="index,color,coco", metavar="LIST",
-                   help="comma-separated: index (indexed PNG), color (RGBA PNG), coco (JSON); "
-                        "default: all three")
+                   help="comma-separated: index (grayscale PNG, value = class index), color "
+                        "(RGBA PNG), coco (JSON); default: all three")
+    p.add_argument("--palette", action="store_true",
+                   help="index masks as palette PNGs carrying the class colours (viewers show "
+                        "colours; OpenCV's imread then returns colours, not class indices)")
     p.add_argument("--which", default="labelled", choices=("labelled", "all", "predictions"),
                    help="labelled images (default), all images, or predictions of --model")
     p.add_argument("--model", metavar="CHECKPOINT", help="model for --which predictions")
@@ -124,7 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.model or args.depth is not None:
         raise ConfigError("--model and --depth apply to --which predictions only.")
     summary = export_masks(project, out, formats, args.which, predictions, classes,
-                           progress=_progress_printer("exporting"))
+                           progress=_progress_printer("exporting"), palette=args.palette)
     for image_id, reason in summary.failed:
         print(f"segstudio: {image_id}: {reason}", file=sys.stderr)
     print(f"Exported {len(summary.exported)} mask(s) ({', '.join(formats)}) to "
@@ -191,7 +194,7 @@ def _expand_images(items: list[str]) -> list[Path]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Writes DIR/<stem>.png (indexed PNG, the model's class palette) per image, as the sample
+    """Writes DIR/<stem>.png (grayscale PNG, value = class index) per image, as the sample
     scripts of an exported model do (DIR/color/<stem>.png and DIR/coco.json on request).
     Images that cannot be read are reported on stderr, one line each; the others are still
     written and the exit status is non-zero if any failed."""

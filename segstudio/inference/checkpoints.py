@@ -21,10 +21,13 @@ from torch import nn
 
 from segstudio.errors import ModelFileError
 from segstudio.io.atomic import atomic_write_many
+from segstudio.io.jsonfile import JSONFileError, read_json
 from segstudio.models import SegmentationModel
 
 FORMAT = "segstudio-checkpoint"
 FORMAT_VERSION = 1
+# A sidecar describes one model in a few kB; 16 MB is far beyond any real one.
+MAX_SIDECAR_BYTES = 16 << 20
 
 
 @dataclass
@@ -87,12 +90,13 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     stem = _stem(path)
     side = stem.with_suffix(".json")
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
+        meta = read_json(side, MAX_SIDECAR_BYTES)
     except FileNotFoundError:
         raise ModelFileError(f"{side.name} is missing: a segstudio model is a .safetensors file "
                              "with a .json file of the same name beside it.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{side.name} is not a readable model description ({exc}).") from None
+    except JSONFileError as exc:
+        raise ModelFileError(f"{side.name} is not a readable model description "
+                             f"({exc.reason}).") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{side.name} is not a segstudio model description.")
     version = meta.get("version", 0)

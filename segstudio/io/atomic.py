@@ -2,11 +2,20 @@
 
 Write to a temporary file in the same folder, flush and fsync it, then ``os.replace`` it over the
 target. On failure (disk full, permission) the temporary file is removed and the old file stays.
+
+File modes: ``mkstemp`` creates the temporary file 0600 whatever the umask, so every mask,
+project file, export and model segstudio wrote used to be private to its owner. The
+temporary file now gets the mode a plain ``open(path, "w")`` would give
+(``0o666 & ~umask``: 0644 under the usual umask 022), or the mode of the file it replaces,
+so a user's ``chmod`` on a mask survives the next save. The umask is read once, without
+changing it (``/proc/self/status`` on Linux; elsewhere by setting it and putting it back
+at import, before any thread of ours runs).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +26,33 @@ from segstudio.errors import SegStudioError
 
 class SaveError(SegStudioError):
     """Writing a file failed; the previous version of the file is intact."""
+
+
+def _read_umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # the only portable way to read it: set it and put it back
+    os.umask(mask)
+    return mask & 0o777
+
+
+UMASK = _read_umask()
+NEW_FILE_MODE = 0o666 & ~UMASK
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits for ``target``: those of the file it replaces, if any (a user's
+    chmod is kept), else what the umask gives a new file."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return NEW_FILE_MODE
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else NEW_FILE_MODE
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> None:
@@ -69,6 +105,8 @@ def _write_temp(target: Path, write: Callable[[IO[bytes]], object]) -> str:
         raise _save_error(target, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), _mode_for(target))
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -17,7 +17,11 @@ Conventions (see docs/export.md):
 - **Polygons** (import only) are rasterised exactly as pycocotools does (this module ports its
   ``rleFrPoly``): COCO coordinates are continuous with pixel (col x, row y) covering
   [x, x+1) x [y, y+1), i.e. the pixel-corner convention. Several polygons of one annotation
-  are united.
+  are united. A polygon with a vertex farther from the image than the image's own size is
+  first clipped to that box (``segstudio.io.clipping``), which bounds the work; its pixels
+  are then pycocotools' for the clipped polygon, which can differ from those of the
+  unclipped one by the rounding of the new vertices (1/5 pixel), along the edges that cross
+  the image's border.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED, ClassInfo
+from segstudio.io.clipping import MAX_COORDINATE
 
 CONNECTIVITY = 8
 
@@ -140,13 +145,22 @@ def rle_area(rle: dict[str, Any]) -> int:
 def polygon_mask(polygons: Iterable[Sequence[float]], h: int, w: int) -> np.ndarray:
     """Union of COCO polygons ([x1, y1, x2, y2, ...] each) as a bool H x W mask, pixel for
     pixel what pycocotools' ``frPyObjects`` + ``merge`` + ``decode`` give."""
+    from segstudio.io.clipping import clip_polygon
+
     out = np.zeros(h * w, dtype=bool)
     for poly in polygons:
         xy = np.asarray(poly, dtype=np.float64).ravel()
         k = xy.size // 2
         if k == 0:
             continue
-        out |= _poly_flat(xy[: 2 * k], k, h, w)
+        # A polygon reaching far beyond the image (x = 1e8 made arrays as long as the edge,
+        # > 8 GB) is clipped first to the image plus a margin as large as the image. One
+        # within that box is left as it is, so it gives pycocotools' pixels exactly.
+        margin = float(max(h, w, 64))
+        pts = clip_polygon(xy[: 2 * k].reshape(k, 2), -margin, -margin, w + margin, h + margin)
+        if len(pts) < 3:
+            continue  # nothing of it near the image
+        out |= _poly_flat(pts.ravel(), len(pts), h, w)
     return np.ascontiguousarray(out.reshape(w, h).T)
 
 
@@ -295,6 +309,8 @@ def annotation_mask(segmentation: Any, h: int, w: int) -> np.ndarray:
                 raise ValueError(f"a polygon needs at least 3 points, found {len(p) // 2}")
             if not all(math.isfinite(v) for v in p):
                 raise ValueError("a polygon has a non-finite coordinate")
+            if any(abs(v) > MAX_COORDINATE for v in p):
+                raise ValueError(f"a polygon coordinate is beyond ±{MAX_COORDINATE:.0e}")
             polys.append(p)
         if not polys:
             raise ValueError("empty segmentation")

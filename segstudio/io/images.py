@@ -12,11 +12,12 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from segstudio.errors import ImageReadError
+from segstudio.io.files import NotRegularFileError, open_error_text, open_regular
 
 if TYPE_CHECKING:  # Pillow is imported when an image is read
     from PIL import Image
@@ -46,51 +47,59 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 
 
 def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode an image file, or raise ImageReadError with a message for the user."""
+    """Decode an image file, or raise ImageReadError with a message for the user. Only a
+    regular file is opened: a named pipe, socket or device is refused before any read (a
+    pipe named ``x.png`` would otherwise block forever)."""
     p = Path(path)
     try:
-        with open(p, "rb") as fh:
-            head = fh.read(8)
-    except FileNotFoundError:
-        raise ImageReadError(f"{p.name}: file not found.") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{p.name}: is a folder, not an image.") from None
+        fh = open_regular(p)
+    except NotRegularFileError as exc:
+        raise ImageReadError(f"{p.name}: {exc.strerror}; segstudio reads image files "
+                             "only.") from None
     except OSError as exc:
-        raise ImageReadError(f"{p.name}: cannot be opened ({exc.strerror or exc}).") from None
-    if not head:
-        raise ImageReadError(f"{p.name}: the file is empty (0 bytes).")
-    try:
-        if head[:4] in _TIFF_MAGIC:
-            return _finite(_read_tiff(p, max_pixels))
-        return _finite(_read_pillow(p, max_pixels))
-    except ImageReadError:
-        raise
-    except MemoryError:
-        raise ImageReadError(f"{p.name}: not enough memory to decode this image.") from None
-    except Exception as exc:  # decoders raise many types for corrupt data
-        raise ImageReadError(f"{p.name}: not a readable image ({_short(exc)}).") from None
+        why = open_error_text(exc)
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+            raise ImageReadError(f"{p.name}: {why}.") from None
+        raise ImageReadError(f"{p.name}: cannot be opened ({why}).") from None
+    with fh:
+        head = fh.read(8)
+        if not head:
+            raise ImageReadError(f"{p.name}: the file is empty (0 bytes).")
+        fh.seek(0)
+        try:
+            if head[:4] in _TIFF_MAGIC:
+                return _finite(_read_tiff(p, fh, max_pixels))
+            return _finite(_read_pillow(p, fh, max_pixels))
+        except ImageReadError:
+            raise
+        except MemoryError:
+            raise ImageReadError(f"{p.name}: not enough memory to decode this image.") from None
+        except Exception as exc:  # decoders raise many types for corrupt data
+            raise ImageReadError(f"{p.name}: not a readable image ({_short(exc)}).") from None
 
 
 def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(height, width) of the image ``read_image`` would return (EXIF orientation applied),
     from the header alone; None when the header cannot be read."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(4)
-        if head in _TIFF_MAGIC:
-            import tifffile
+            fh.seek(0)
+            if head in _TIFF_MAGIC:
+                import tifffile
 
-            with tifffile.TiffFile(path) as tif:
-                page = tif.pages[0]
-                return int(page.shape[page.axes.index("Y")]), int(page.shape[page.axes.index("X")])
-        from PIL import Image
+                with tifffile.TiffFile(fh) as tif:
+                    page = tif.pages[0]
+                    return (int(page.shape[page.axes.index("Y")]),
+                            int(page.shape[page.axes.index("X")]))
+            from PIL import Image
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                w, h = im.size
-                turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
-        return (w, h) if turned else (h, w)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(fh) as im:
+                    w, h = im.size
+                    turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+            return (w, h) if turned else (h, w)
     except Exception:
         return None
 
@@ -128,14 +137,14 @@ def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
             "the memory).")
 
 
-def _read_pillow(p: Path, max_pixels: int) -> LoadedImage:
+def _read_pillow(p: Path, fh: BinaryIO, max_pixels: int) -> LoadedImage:
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = None  # we apply our own, configurable limit from the header
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            im = Image.open(p)
+            im = Image.open(fh)
         except Image.UnidentifiedImageError:
             raise ImageReadError(f"{p.name}: not an image file segstudio can read.") from None
         with im:
@@ -173,7 +182,7 @@ def _pil_to_array(im: Image.Image, name: str) -> np.ndarray:
     raise ImageReadError(f"{name}: pixel format {mode!r} is not supported.")
 
 
-def _read_tiff(p: Path, max_pixels: int) -> LoadedImage:
+def _read_tiff(p: Path, fh: BinaryIO, max_pixels: int) -> LoadedImage:
     import logging
 
     import tifffile
@@ -183,7 +192,7 @@ def _read_tiff(p: Path, max_pixels: int) -> LoadedImage:
     log = logging.getLogger("tifffile")
     if not log.handlers:
         log.addHandler(logging.NullHandler())
-    with tifffile.TiffFile(p) as tif:
+    with tifffile.TiffFile(fh, name=p.name) as tif:
         if not tif.pages:
             raise ImageReadError(f"{p.name}: the TIFF holds no image.")
         page = tif.pages[0]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -27,8 +26,12 @@ from typing import Any
 import numpy as np
 
 from segstudio.errors import MaskError
+from segstudio.io.clipping import MAX_COORDINATE
+from segstudio.io.jsonfile import JSONFileError, read_json
 
 SHIFT = 8
+# A labelme file holds one image's shapes, and maybe that image embedded as base64.
+MAX_LABELME_BYTES = 512 << 20
 AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
 
 
@@ -55,11 +58,11 @@ def read_labelme(path: str | os.PathLike[str]) -> LabelmeFile:
     malformed or enclose no area are listed in ``skipped``."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MaskError(f"{p.name}: cannot be read ({exc}).") from None
-    except json.JSONDecodeError as exc:
-        raise MaskError(f"{p.name}: not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+        data = read_json(p, MAX_LABELME_BYTES)
+    except FileNotFoundError:
+        raise MaskError(f"{p.name}: cannot be read (file not found).") from None
+    except JSONFileError as exc:
+        raise MaskError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise MaskError(f"{p.name}: not a labelme file (no 'shapes' list).")
     h, w = data.get("imageHeight"), data.get("imageWidth")
@@ -87,6 +90,9 @@ def read_labelme(path: str | os.PathLike[str]) -> LabelmeFile:
         if not np.isfinite(pts).all():
             out.skipped.append(f"{where}: a point is not a finite number")
             continue
+        if np.abs(pts).max(initial=0.0) > MAX_COORDINATE:
+            out.skipped.append(f"{where}: a coordinate is beyond ±{MAX_COORDINATE:.0e}")
+            continue
         need = 3 if kind == "polygon" else 2
         if len(pts) < need or (kind in ("rectangle", "circle", "mask") and len(pts) != 2):
             out.skipped.append(f"{where}: {len(pts)} point(s), needs "
@@ -100,8 +106,22 @@ def read_labelme(path: str | os.PathLike[str]) -> LabelmeFile:
     return out
 
 
-def _fixed(points: np.ndarray) -> np.ndarray:
-    return np.round(points * (1 << SHIFT)).astype(np.int32)
+def _fixed(points: np.ndarray, shift: int = SHIFT) -> np.ndarray:
+    return np.round(points * (1 << shift)).astype(np.int32)
+
+
+def _clipped(points: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The polygon clipped, in float, to the image and a 2-pixel margin: the pixels covered
+    stay the same, and the fixed-point cast cannot overflow int32 (labelme coordinates of
+    1e12 wrapped around silently: a triangle covering the image became one pixel)."""
+    from segstudio.io.clipping import clip_polygon
+
+    return clip_polygon(points, -2.0, -2.0, w + 1.0, h + 1.0)
+
+
+def _shift_for(h: int, w: int) -> int:
+    # 1/256-pixel precision while (w + 2) * 256 fits an int32, i.e. up to 8 million pixels.
+    return SHIFT if max(h, w) + 4 < (1 << (31 - SHIFT)) else 0
 
 
 def shape_mask(shape: LabelmeShape, h: int, w: int) -> np.ndarray:
@@ -111,21 +131,41 @@ def shape_mask(shape: LabelmeShape, h: int, w: int) -> np.ndarray:
 
     m = np.zeros((h, w), np.uint8)
     pts = shape.points
-    if shape.shape_type == "polygon":
-        cv2.fillPoly(m, [_fixed(pts)], 1, lineType=cv2.LINE_8, shift=SHIFT)
-    elif shape.shape_type == "rectangle":
-        (x0, y0), (x1, y1) = pts
-        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-        cv2.fillPoly(m, [_fixed(corners)], 1, lineType=cv2.LINE_8, shift=SHIFT)
+    shift = _shift_for(h, w)
+    if shape.shape_type in ("polygon", "rectangle"):
+        if shape.shape_type == "rectangle":
+            (x0, y0), (x1, y1) = pts
+            pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        poly = _clipped(pts, h, w)
+        if len(poly):
+            cv2.fillPoly(m, [_fixed(poly, shift)], 1, lineType=cv2.LINE_8, shift=shift)
     elif shape.shape_type == "circle":
         (cx, cy), (px, py) = pts
         r = math.hypot(px - cx, py - cy)
-        c = _fixed(np.array([[cx, cy]]))[0]
-        cv2.circle(m, (int(c[0]), int(c[1])), int(round(r * (1 << SHIFT))), 1,
-                   thickness=-1, lineType=cv2.LINE_8, shift=SHIFT)
+        limit = float(1 << (30 - shift))   # centre and radius in fixed point must fit int32
+        if max(abs(cx), abs(cy), r) < limit:
+            c = _fixed(np.array([[cx, cy]]), shift)[0]
+            cv2.circle(m, (int(c[0]), int(c[1])), int(round(r * (1 << shift))), 1,
+                       thickness=-1, lineType=cv2.LINE_8, shift=shift)
+        else:
+            _fill_huge_circle(m, cx, cy, r)
     elif shape.shape_type == "mask":
         _paste_mask(m, shape)
     return m.astype(bool)
+
+
+def _fill_huge_circle(m: np.ndarray, cx: float, cy: float, r: float) -> None:
+    """A circle too large (or too far away) for OpenCV's int32 fixed point (a radius of 1e12
+    raised cv2.error): each row gets the span of pixels whose centre lies in the circle, from
+    (r - |dy|)(r + |dy|), which keeps its precision for a huge r."""
+    h, w = m.shape
+    dy = np.abs(np.arange(h, dtype=np.float64) - cy)
+    inside = dy <= r
+    half = np.sqrt(np.maximum((r - dy) * (r + dy), 0.0))
+    x_start = np.clip(np.ceil(cx - half), 0, w).astype(np.int64)
+    x_end = np.clip(np.floor(cx + half) + 1, 0, w).astype(np.int64)
+    for y in np.flatnonzero(inside & (x_end > x_start)):
+        m[y, x_start[y]:x_end[y]] = 1
 
 
 def _paste_mask(m: np.ndarray, shape: LabelmeShape) -> None:

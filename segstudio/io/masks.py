@@ -11,6 +11,7 @@ import numpy as np
 from segstudio.core.classes import UNLABELLED, ClassInfo, palette_flat_rgb
 from segstudio.errors import MaskError
 from segstudio.io.atomic import atomic_write_bytes
+from segstudio.io.files import open_error_text, open_regular
 
 
 def new_mask(height: int, width: int) -> np.ndarray:
@@ -46,7 +47,14 @@ def read_mask(path: str | os.PathLike[str], shape: tuple[int, int] | None = None
 
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        fh = open_regular(p)
+    except FileNotFoundError:
+        raise MaskError(f"{p.name}: mask file not found.") from None
+    except OSError as exc:
+        raise MaskError(f"{p.name}: not a readable mask ({open_error_text(exc)}).") from None
+    size = os.fstat(fh.fileno()).st_size
+    try:
+        with fh, Image.open(fh) as im:
             if im.mode not in ("P", "L", "I;16", "I", "1"):
                 raise MaskError(f"{p.name}: a mask must be a single-channel index image, "
                                 f"found mode {im.mode}.")
@@ -57,10 +65,7 @@ def read_mask(path: str | os.PathLike[str], shape: tuple[int, int] | None = None
             a = np.array(im)  # a writable array of its own: the canvas paints into it
     except MaskError:
         raise
-    except FileNotFoundError:
-        raise MaskError(f"{p.name}: mask file not found.") from None
     except Image.UnidentifiedImageError:  # its text names the full path: say it plainly
-        size = p.stat().st_size if p.exists() else 0
         what = "the file is empty" if size == 0 else "not an image file"
         raise MaskError(f"{p.name}: not a readable mask ({what}).") from None
     except Exception as exc:

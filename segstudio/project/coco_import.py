@@ -4,7 +4,6 @@ compressed RLE) are painted larger first, so a smaller object on a larger one st
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,14 @@ from segstudio.project.import_plan import ImportJob, ImportPlan, MaskImportError
 
 
 def read_coco_json(path: Path) -> dict[str, Any]:
+    from segstudio.io.jsonfile import JSONFileError, read_json
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MaskImportError(f"{path.name}: cannot be read ({exc}).") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MaskImportError(f"{path.name}: not valid JSON (line {exc.lineno}: "
-                              f"{exc.msg}).") from None
+        data = read_json(path)
+    except FileNotFoundError:
+        raise MaskImportError(f"{path.name}: cannot be read (file not found).") from None
+    except JSONFileError as exc:
+        raise MaskImportError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations", []), list) \
             or not isinstance(data.get("categories"), list):

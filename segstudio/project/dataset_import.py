@@ -18,6 +18,7 @@ import numpy as np
 
 from segstudio.core.classes import ClassInfo, default_color
 from segstudio.errors import ProjectError
+from segstudio.io.files import resolve_path
 from segstudio.io.images import read_image_size
 from segstudio.io.masks import read_mask
 from segstudio.project.project import PROJECT_FILE, Project, find_images
@@ -47,7 +48,7 @@ def _pairs(root: Path) -> list[tuple[str, Path, Path | None]]:
 
 def import_dataset(source: str | os.PathLike[str], dest: str | os.PathLike[str],
                    class_names: list[str] | None = None) -> Project:
-    src, dst = Path(source).absolute(), Path(dest).absolute()
+    src, dst = resolve_path(source), resolve_path(dest)
     if not src.is_dir():
         raise ProjectError(f"{src}: no such folder (give a folder with <split>/images and "
                            "<split>/masks).")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from segstudio.io.files import resolve_path
 from segstudio.project.project import ImageEntry, Project
 
 
@@ -22,10 +23,7 @@ class ImageMatcher:
         for e in project.images:
             posix = e.path.replace("\\", "/")
             self.by_name.setdefault(PurePosixPath(posix).name.lower(), []).append(e)
-            try:
-                self.by_path[project.image_path(e).resolve()] = e
-            except OSError:
-                pass
+            self.by_path[resolve_path(project.image_path(e))] = e
             self.by_stem.setdefault(PurePosixPath(e.path).stem.lower(), []).append(e)
             self.by_id[e.id.lower()] = e
 
@@ -35,10 +33,7 @@ class ImageMatcher:
         if not name:
             return None, "no image name"
         for root in ([base] if base is not None else []) + [self.project.root]:
-            try:
-                p = (root / name).resolve()
-            except (OSError, ValueError):
-                continue
+            p = resolve_path(root / name)
             if p in self.by_path:
                 return self.by_path[p], ""
         pp = PurePosixPath(name)
@@ -78,12 +73,13 @@ def image_shape(project: Project, entry: ImageEntry) -> tuple[int, int]:
     """(height, width) of an image: from its saved mask if any (cheap), else by decoding."""
     from PIL import Image
 
+    from segstudio.io.files import open_regular
     from segstudio.io.images import read_image
 
     mp = project.mask_path(entry)
     if mp.exists():
         try:
-            with Image.open(mp) as im:
+            with open_regular(mp) as fh, Image.open(fh) as im:
                 return im.height, im.width
         except Exception:
             pass

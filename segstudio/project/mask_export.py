@@ -3,10 +3,14 @@
 What is written is exactly the in-app mask, pixel for pixel (no resampling, no smoothing,
 no per-class files):
 
-    OUT/masks/<image-id>.png   "index": one single-channel indexed PNG per image, value =
-                               class index, 255 = not labelled; the palette holds the class
-                               colours and 255 is marked transparent (same file format as the
-                               project's own masks/).
+    OUT/masks/<image-id>.png   "index": one 8-bit grayscale PNG per image, pixel value =
+                               class index, 255 = not labelled. Every reader gives the class
+                               indices: OpenCV (``cv2.imread(p, cv2.IMREAD_UNCHANGED)``),
+                               Pillow, scikit-image, imageio. With ``palette=True`` it is an
+                               indexed (palette) PNG instead, holding the class colours with
+                               255 transparent (the project's own masks/ format): viewers
+                               show colours, but OpenCV's imread returns those colours, not
+                               the indices.
     OUT/color/<image-id>.png   "color": RGBA PNG, every labelled pixel in its class colour at
                                full opacity (what the canvas shows at 100 % mask opacity),
                                unlabelled pixels fully transparent (0, 0, 0, 0).
@@ -37,6 +41,7 @@ import numpy as np
 from segstudio.core.classes import UNLABELLED, ClassInfo, palette_rgba
 from segstudio.errors import ConfigError, SegStudioError
 from segstudio.io.atomic import SaveError, atomic_write_bytes, atomic_write_text
+from segstudio.io.files import resolve_path
 from segstudio.io.formats import parse_format_list
 from segstudio.project.project import ImageEntry, Project
 
@@ -82,6 +87,25 @@ def encode_color_png(mask: np.ndarray, classes: Sequence[ClassInfo]) -> bytes:
     return buf.getvalue()
 
 
+def encode_index_png(mask: np.ndarray, classes: Sequence[ClassInfo],
+                     palette: bool = False) -> bytes:
+    """The exported index mask: 8-bit grayscale (value = class index), or with ``palette``
+    an indexed PNG carrying the class colours (see the module docstring)."""
+    import io
+
+    from PIL import Image
+
+    from segstudio.io.masks import encode_mask_png
+
+    if palette:
+        return encode_mask_png(mask, list(classes))
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        raise ValueError("mask must be a 2-D uint8 array")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(mask), "L").save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     """"a,b" or an iterable -> validated tuple in canonical order."""
     aliases = {"colour": "color", "png": "index", "json": "coco"}
@@ -91,7 +115,7 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
 def _check_out_dir(project: Project | None, out: Path) -> None:
     if project is None:
         return
-    masks = project.masks_dir.resolve()
+    masks = resolve_path(project.masks_dir)
     for target in (out, out / INDEX_DIR):
         if target == masks or masks in target.parents:
             raise ConfigError(f"Exporting into {out} would overwrite the project's own masks; "
@@ -114,8 +138,9 @@ class MaskWriter:
 
     def __init__(self, out_dir: str | os.PathLike[str], classes: Sequence[ClassInfo],
                  formats: Iterable[str] = FORMATS, description: str = "",
-                 index_dir: str = INDEX_DIR, min_area: int = 0) -> None:
+                 index_dir: str = INDEX_DIR, palette: bool = False, min_area: int = 0) -> None:
         self.out = Path(out_dir)
+        self.palette = palette
         self.min_area = int(min_area)  # COCO: smaller components are left out
         self.index_dir = self.out / index_dir if index_dir else self.out
         self.classes = list(classes)
@@ -132,7 +157,6 @@ class MaskWriter:
         """Write ``mask`` as ``<name>.png`` in each per-image format and record it for COCO
         (``file_name``: the image file the COCO record names; default ``name``)."""
         from segstudio.io.coco import image_annotations
-        from segstudio.io.masks import encode_mask_png
 
         if mask.dtype != np.uint8 or mask.ndim != 2:
             raise ValueError("a mask must be a 2-D uint8 array")
@@ -145,7 +169,7 @@ class MaskWriter:
         written = []
         if "index" in self.formats:
             p = self.index_dir / f"{name}.png"
-            atomic_write_bytes(p, encode_mask_png(mask, self.classes))
+            atomic_write_bytes(p, encode_index_png(mask, self.classes, self.palette))
             written.append(p)
         if "color" in self.formats:
             p = self.out / COLOR_DIR / f"{name}.png"
@@ -179,8 +203,9 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
                  formats: str | Iterable[str] = FORMATS, which: str = "labelled",
                  predictions: Mapping[str, Any] | None = None,
                  classes: Sequence[ClassInfo] | None = None,
-                 progress: Progress | None = None) -> ExportSummary:
+                 progress: Progress | None = None, palette: bool = False) -> ExportSummary:
     """Export the project's masks (or ``predictions``) to ``out_dir``; see the module doc.
+    ``palette``: index masks as palette PNGs instead of grayscale.
 
     ``classes``: the class table for names/colours (default: the project's; pass the model's
     classes when exporting predictions of a model trained on another class list).
@@ -197,11 +222,12 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
                           f"not {which!r}.")
     if which == "predictions" and predictions is None:
         raise ConfigError("No predictions to export: predict the images first.")
-    out = Path(out_dir).resolve()
+    out = resolve_path(out_dir)
     _check_out_dir(project, out)
     cls = list(classes) if classes is not None else list(project.classes)
     writer = MaskWriter(out, cls, formats, description=f"segstudio project {project.name}"
-                        + (" (predictions)" if which == "predictions" else ""))
+                        + (" (predictions)" if which == "predictions" else ""),
+                        palette=palette)
     failed: list[tuple[str, str]] = []
     exported: list[str] = []
     if which == "predictions":

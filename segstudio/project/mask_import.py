@@ -53,7 +53,7 @@ from segstudio.project.image_matching import ImageMatcher, image_shape
 from segstudio.project.import_plan import ImportJob, MaskImportError
 from segstudio.project.index_import import plan_index
 from segstudio.project.labelme_import import plan_labelme
-from segstudio.project.project import Project
+from segstudio.project.project import ImageEntry, Project
 
 __all__ = [
     "BACKGROUND_ALIAS", "FORMATS", "IGNORE_LABEL", "MODES", "ImageMatcher", "ImportSummary",
@@ -78,13 +78,16 @@ class ImportSummary:
     failed: tuple[tuple[str, str], ...] = ()
     created_classes: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    cancelled: bool = False   # stopped through ``progress``: nothing was written
 
     @property
     def complete(self) -> bool:
-        return not (self.unmatched or self.failed or self.skipped)
+        return not (self.unmatched or self.failed or self.skipped or self.cancelled)
 
     def describe(self, limit: int = 10) -> str:
         lines = [f"Imported masks for {len(self.imported)} image(s)."]
+        if self.cancelled:
+            lines = ["Import cancelled: nothing was written."]
         if self.created_classes:
             names = list(self.created_classes)
             more = f" and {len(names) - limit} more" if len(names) > limit else ""
@@ -108,9 +111,17 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
                  progress: Progress | None = None) -> ImportSummary:
     """Import masks from ``source`` into ``project`` (see the module docstring).
 
-    Masks are written atomically one by one and the project file is saved (classes first, so
-    a mask never holds a class the project does not know). ``progress(done, total)`` is called
-    after each image; returning False stops after that image (what was written stays)."""
+    All or nothing: every mask is made (and encoded) in memory first; only then are they
+    written, with segstudio.json, as one ``atomic_write_many`` (every file complete before
+    any replaces its previous version). An error on the way (an unexpected exception, a full
+    disk) leaves every mask and the project file as they were, and the class table too.
+    Items that fail for a reason of their own (a size mismatch, a corrupt mask) are listed
+    in the summary's ``failed`` and the others are imported. ``progress(done, total)`` is
+    called after each image is made; returning False cancels the import: nothing is
+    written (``summary.cancelled``)."""
+    from segstudio.io.atomic import atomic_write_many
+    from segstudio.io.masks import encode_mask_png, labelled_fraction
+
     if format not in FORMATS:
         raise ConfigError(f"Unknown mask format {format!r}; choose one of {', '.join(FORMATS)}.")
     if mode not in MODES:
@@ -121,7 +132,8 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
     fill = background_value(project, background)
     classes = ClassMap(project)
     matcher = ImageMatcher(project)
-    before = list(project.classes)
+    before_classes = list(project.classes)
+    before_images = list(project.images)
     try:
         if format == "index":
             plan = plan_index(project, src, matcher, classes)
@@ -129,42 +141,64 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
             plan = plan_labelme(src, matcher, classes)
         else:
             plan = plan_coco(src, matcher, classes)
+        failed = list(plan.failed)
+        skipped = list(plan.skipped)
+        made: list[tuple[ImageEntry, bytes, float]] = []
+        seen: set[str] = set()
+        total = len(plan.jobs)
+        cancelled = False
+        for n, job in enumerate(plan.jobs, 1):
+            if job.entry.id in seen:
+                failed.append((job.item, f"image '{job.entry.path}' was already imported from "
+                                         "another file; this one was left out"))
+                continue
+            seen.add(job.entry.id)
+            try:
+                entry = project.entry(job.entry.id)
+                mask = _make_mask(project, entry, job, fill, mode, skipped)
+                made.append((entry, encode_mask_png(mask, project.classes),
+                             labelled_fraction(mask)))
+            except SegStudioError as exc:
+                failed.append((job.item, str(exc)))
+            except MemoryError:
+                failed.append((job.item, "not enough memory to make this mask"))
+            if progress is not None and progress(n, total) is False:
+                cancelled = True
+                break
+        if cancelled:
+            project.classes[:] = before_classes
+            return ImportSummary(unmatched=tuple(plan.unmatched), failed=tuple(failed),
+                                 skipped=tuple(skipped), cancelled=True)
+        for entry, _, fraction in made:
+            project.set_labelled(entry.id, fraction)
+        if made or classes.created:
+            # The project file first: should a crash fall between the renames, a mask never
+            # holds a class the project does not know.
+            atomic_write_many([(project.file, project.file_text().encode("utf-8"))]
+                              + [(project.mask_path(e), data) for e, data, _ in made])
     except BaseException:
-        project.classes[:] = before  # nothing was written: leave the class table as it was
+        # Nothing was written: leave the project as it was in memory too.
+        project.classes[:] = before_classes
+        project.images[:] = before_images
         raise
-    if classes.created:
-        project.save()  # the class table first: masks may use the new classes
-    imported: list[str] = []
-    failed = list(plan.failed)
-    skipped = list(plan.skipped)
-    seen: set[str] = set()
-    total = len(plan.jobs)
-    for n, job in enumerate(plan.jobs, 1):
-        if job.entry.id in seen:
-            failed.append((job.item, f"image '{job.entry.path}' was already imported from "
-                                     "another file; this one was left out"))
-            continue
-        seen.add(job.entry.id)
-        try:
-            _run_job(project, job, fill, mode, skipped, imported)
-        except SegStudioError as exc:
-            failed.append((job.item, str(exc)))
-        if progress is not None and progress(n, total) is False:
-            break
-    project.save()
-    return ImportSummary(tuple(imported), tuple(plan.unmatched), tuple(failed),
-                         tuple(classes.created), tuple(skipped))
+    return ImportSummary(tuple(e.id for e, _, _ in made), tuple(plan.unmatched),
+                         tuple(failed), tuple(classes.created), tuple(skipped))
 
 
-def _run_job(project: Project, job: ImportJob, fill: int, mode: str, skipped: list[str],
-             imported: list[str]) -> None:
-    entry = project.entry(job.entry.id)
+def _make_mask(project: Project, entry: ImageEntry, job: ImportJob, fill: int, mode: str,
+               skipped: list[str]) -> np.ndarray:
+    """The imported mask of one image (nothing written)."""
+    from segstudio.io.images import DEFAULT_MAX_PIXELS
+
     try:
         shape = image_shape(project, entry)
     except SegStudioError as exc:
         given = job.declared or job.fallback
         if given is None:
             raise
+        if given[0] <= 0 or given[1] <= 0 or given[0] * given[1] > DEFAULT_MAX_PIXELS:
+            raise MaskError(f"image unreadable ({exc}), and the size the file gives, "
+                            f"{given[1]} x {given[0]}, is not one segstudio can use") from None
         shape = given
         skipped.append(f"{job.item}: image unreadable ({exc}); used the size the file gives, "
                        f"{shape[1]} x {shape[0]}")
@@ -179,6 +213,4 @@ def _run_job(project: Project, job: ImportJob, fill: int, mode: str, skipped: li
         base = np.where(old == UNLABELLED, base, old).astype(np.uint8)
     mask, notes = job.make(shape, base)
     skipped.extend(f"{job.item}: {t}" for t in notes)
-    project.save_mask(entry, mask)
-    imported.append(entry.id)
-
+    return mask

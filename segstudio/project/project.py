@@ -20,8 +20,12 @@ import numpy as np
 from segstudio.core.classes import MAX_CLASSES, UNLABELLED, ClassInfo, default_color
 from segstudio.errors import ConfigError, ProjectError
 from segstudio.io.atomic import atomic_write_text
+from segstudio.io.files import resolve_path
+from segstudio.io.jsonfile import JSONFileError, read_json
 
 PROJECT_FILE = "segstudio.json"
+# 10,000 images take 1.5 MB; a project file a hundred times that is not one segstudio wrote.
+MAX_PROJECT_FILE_BYTES = 256 << 20
 SCHEMA_VERSION = 1
 SPLITS = ("auto", "train", "val", "test")
 _ID_RE = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -92,7 +96,7 @@ class Project:
     @classmethod
     def create(cls, root: str | os.PathLike[str], classes: Iterable[ClassInfo] | None = None,
                name: str | None = None) -> Project:
-        root = Path(root).resolve()
+        root = resolve_path(root)
         if (root / PROJECT_FILE).exists():
             raise ProjectError(f"{root} already holds a segstudio project.")
         root.mkdir(parents=True, exist_ok=True)
@@ -105,25 +109,19 @@ class Project:
         root = Path(root)
         if root.name == PROJECT_FILE:
             root = root.parent
-        root = root.resolve()
+        root = resolve_path(root)
         f = root / PROJECT_FILE
         try:
-            text = f.read_text(encoding="utf-8")
+            data = read_json(f, MAX_PROJECT_FILE_BYTES)
         except FileNotFoundError:
             raise ProjectError(f"No segstudio project in {root} ({PROJECT_FILE} is "
                                "missing).") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ProjectError(f"{f.name} cannot be read: {exc}. It was left unchanged.") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProjectError(f"{f.name} is corrupt (line {exc.lineno}: {exc.msg}). "
-                               "It was left unchanged; restore it from a backup or fix it by "
-                               "hand.") from None
-        except RecursionError:  # json raises this, not JSONDecodeError, on deep nesting
-            raise ProjectError(f"{f.name} is corrupt (nested too deeply to be a project file). "
-                               "It was left unchanged; restore it from a backup or fix it by "
-                               "hand.") from None
+        except JSONFileError as exc:
+            if not exc.corrupt:
+                raise ProjectError(f"{f.name} cannot be read: {exc.reason}. It was left "
+                                   "unchanged.") from None
+            raise ProjectError(f"{f.name} is corrupt ({exc.reason}). It was left unchanged; "
+                               "restore it from a backup or fix it by hand.") from None
         return cls._from_json(root, data)
 
     @classmethod
@@ -176,8 +174,12 @@ class Project:
             "settings": self.settings,
         }
 
+    def file_text(self) -> str:
+        """What ``save`` writes to segstudio.json."""
+        return json.dumps(self.to_json(), indent=1, ensure_ascii=False)
+
     def save(self) -> None:
-        atomic_write_text(self.file, json.dumps(self.to_json(), indent=1, ensure_ascii=False))
+        atomic_write_text(self.file, self.file_text())
 
     # ---------------------------------------------------------------- images
     def entry(self, image_id: str) -> ImageEntry:
@@ -194,11 +196,13 @@ class Project:
 
     def add_images(self, paths: Iterable[str | os.PathLike[str]]) -> list[ImageEntry]:
         """Add image files (duplicates of images already in the project are skipped)."""
-        known = {self.image_path(e).resolve() for e in self.images}
+        # A path that cannot be resolved (a symbolic link loop) is added as it is: the image
+        # is listed, and reading it reports the loop.
+        known = {resolve_path(self.image_path(e)) for e in self.images}
         ids = {e.id for e in self.images}
         added = []
         for raw in paths:
-            p = Path(raw).resolve()
+            p = resolve_path(raw)
             if p in known:
                 continue
             try:

@@ -38,7 +38,8 @@ class TransferController(QObject):
             on_report=lambda dt: bar.showMessage(f"{what}: {dt[0]} of {dt[1]}…"))
 
     # ------------------------------------------------------------------ masks
-    def export_masks_to(self, out: str | Path, formats: list[str], which: str) -> Task | None:
+    def export_masks_to(self, out: str | Path, formats: list[str], which: str,
+                        palette: bool = False) -> Task | None:
         from segstudio.project.mask_export import export_masks
 
         s = self.window.session
@@ -49,7 +50,7 @@ class TransferController(QObject):
         preds = self.window.predictions.files() if which == "predictions" else None
         return self._run(
             lambda progress: export_masks(project, out, formats, which, preds,
-                                          progress=progress),
+                                          progress=progress, palette=palette),
             "Exporting masks", lambda summary: self.window.report(summary.describe()))
 
     def import_masks_from(self, source: str | Path, fmt: str, merge: bool = False) -> Task | None:
@@ -95,7 +96,7 @@ class TransferController(QObject):
         has_pred = bool(s.predictions) or (s.project.root / "predictions").is_dir()
         d = ExportMasksDialog(s.project.exports_dir, has_pred, self.window)
         if d.exec() and d.formats():
-            self.export_masks_to(d.folder.text(), d.formats(), d.which())
+            self.export_masks_to(d.folder.text(), d.formats(), d.which(), d.palette_png())
 
     def ask_export_model(self) -> None:
         from segstudio.inference.checkpoints import read_meta

@@ -106,15 +106,24 @@ def test_index_pngs_are_the_project_masks(project, tmp_path):
     export_masks(project, tmp_path / "out", ["index"], "all")
     for e in project.images:
         im = Image.open(tmp_path / "out" / "masks" / f"{e.id}.png")
+        assert im.mode == "L"   # grayscale by default: class indices in every reader
+        want = project.load_mask(e, im.size[::-1])
+        assert np.array_equal(np.asarray(im), want)
+    # The never-painted image comes out all unlabelled, at its image's size.
+    assert (np.asarray(Image.open(tmp_path / "out" / "masks" / "img_4.png")) == 255).all()
+    assert not (tmp_path / "out" / "coco.json").exists()
+
+
+def test_palette_index_pngs_carry_the_class_colours(project, tmp_path):
+    export_masks(project, tmp_path / "out", ["index"], "all", palette=True)
+    for e in project.images:
+        im = Image.open(tmp_path / "out" / "masks" / f"{e.id}.png")
         assert im.mode == "P" and im.info.get("transparency") == UNLABELLED
         pal = im.getpalette()
         for i, c in enumerate(CLASSES):
             assert tuple(pal[3 * i:3 * i + 3]) == c.rgb
         want = project.load_mask(e, im.size[::-1])
         assert np.array_equal(np.asarray(im), want)
-    # The never-painted image comes out all unlabelled, at its image's size.
-    assert (np.asarray(Image.open(tmp_path / "out" / "masks" / "img_4.png")) == 255).all()
-    assert not (tmp_path / "out" / "coco.json").exists()
 
 
 def test_color_png_is_solid_class_colours_and_transparent_unlabelled(project, tmp_path):

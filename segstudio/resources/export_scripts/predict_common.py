@@ -59,14 +59,20 @@ def labels_from_logits(logits):
     return logits.argmax(0).astype(np.uint8)
 
 
-def save_labels(labels, path, info):
+def save_labels(labels, path, info, palette=False):
+    """An 8-bit grayscale PNG, pixel value = class index, which OpenCV, Pillow and
+    scikit-image all read as the indices. ``palette``: an indexed PNG carrying the class
+    colours instead (viewers show colours, but OpenCV's imread returns the colours)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not palette:
+        Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), "L").save(path, format="PNG")
+        return
     im = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.tobytes())
-    palette = [0] * 768
+    colours = [0] * 768
     for c in info["classes"]:
         h = c["color"].lstrip("#")
-        palette[3 * c["index"]:3 * c["index"] + 3] = [int(h[i:i + 2], 16) for i in (0, 2, 4)]
-    im.putpalette(palette)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        colours[3 * c["index"]:3 * c["index"] + 3] = [int(h[i:i + 2], 16) for i in (0, 2, 4)]
+    im.putpalette(colours)
     im.save(path, format="PNG", transparency=255)
 
 
@@ -75,6 +81,8 @@ def main(run, description, info, extra_args=()):
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("images", nargs="+", help="image files")
     ap.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    ap.add_argument("--palette", action="store_true",
+                    help="write palette PNGs with the class colours instead of grayscale")
     for add in extra_args:
         add(ap)
     args = ap.parse_args()
@@ -89,6 +97,6 @@ def main(run, description, info, extra_args=()):
             continue
         labels = labels_from_logits(predict(x))
         out = Path(args.out) / (Path(name).stem + ".png")
-        save_labels(labels, out, info)
+        save_labels(labels, out, info, args.palette)
         print(f"{name} -> {out}")
     return 1 if failed else 0

@@ -3,7 +3,8 @@
     python predict_safetensors.py IMAGE [IMAGE ...] [--out DIR] [--device auto]
 
 Same as: segstudio predict model.safetensors IMAGE ... --out DIR
-Writes DIR/<image stem>.png: indexed PNG, pixel value = class index.
+Writes DIR/<image stem>.png: 8-bit grayscale PNG, pixel value = class index (--palette:
+an indexed PNG holding the class colours).
 """
 
 import argparse
@@ -12,8 +13,9 @@ from pathlib import Path
 
 from segstudio.core.classes import ClassInfo
 from segstudio.inference.predictor import Predictor
+from segstudio.io.atomic import atomic_write_bytes
 from segstudio.io.images import read_image
-from segstudio.io.masks import write_mask
+from segstudio.project.mask_export import encode_index_png
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,13 +25,15 @@ def main():
     ap.add_argument("images", nargs="+")
     ap.add_argument("--out", default="predictions")
     ap.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    ap.add_argument("--palette", action="store_true",
+                    help="write palette PNGs with the class colours instead of grayscale")
     args = ap.parse_args()
     predictor = Predictor.load(HERE / "model.safetensors", device=args.device)
     classes = [ClassInfo(c["name"], c["color"]) for c in predictor.checkpoint.classes]
     for name in args.images:
         prediction = predictor.predict(read_image(name).data)   # labels + confidence
         out = Path(args.out) / (Path(name).stem + ".png")
-        write_mask(out, prediction.labels, classes)
+        atomic_write_bytes(out, encode_index_png(prediction.labels, classes, args.palette))
         print(f"{name} -> {out}")
     return 0
 

@@ -2,9 +2,10 @@
 
     python predict_torchscript.py IMAGE [IMAGE ...] [--out DIR] [--device cpu|cuda]
 
-Writes DIR/<image stem>.png for each image: an indexed PNG whose pixel values are class
-indices (its palette holds the class colours). Classes, channels and normalisation come from
-model_info.json next to this script. Written by segstudio's model export.
+Writes DIR/<image stem>.png for each image: an 8-bit grayscale PNG whose pixel values are
+class indices (--palette: an indexed PNG holding the class colours instead). Classes,
+channels and normalisation come from model_info.json next to this script. Written by
+segstudio's model export.
 """
 
 import sys
