@@ -175,7 +175,8 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     }
     atomic_write_text(start.run_dir / CONFIG_FILE, json.dumps(
         {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
-         "val_images": [s.image_id for s in data.val], **meta_base}, indent=1))
+         "val_images": [s.image_id for s in data.val], "iterations_per_epoch": ipe,
+         **meta_base}, indent=1))
     weights = None
     if cfg.loss.get("name") == "weighted_ce":
         weights = ((pos_weight(counts),) if n_out == 1 else

@@ -10,8 +10,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from segstudio.project.demo import generate_demo
-from segstudio.ui.main_window import MainWindow
 from segstudio.ui.preload import wait_preloaded
+from tests.ui.window_helpers import open_window, tiny_form
 
 
 def _image_folder(root: Path) -> Path:
@@ -26,17 +26,9 @@ def _image_folder(root: Path) -> Path:
 @pytest.fixture
 def trained(qtbot, tmp_path):
     project = generate_demo(tmp_path / "a", n_images=4, size=128, labelled=3)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1300, 900)
-    w.show()
-    w.set_project(project)
+    w = open_window(qtbot, project)
+    tiny_form(w, batch=2, epochs=2)
     p = w.training_panel
-    p.base_width.setValue(4)
-    p.levels.setValue(3)
-    p.patch.setValue(64)
-    p.batch.setValue(2)
-    p.epochs.setValue(2)
     assert wait_preloaded(60)
     qtbot.waitUntil(lambda: w.canvas.current_mask() is not None, timeout=10000)
     # Stop after the first epoch: a stopped run is what "Resume" would offer.

@@ -10,18 +10,10 @@ from PySide6.QtCore import Qt
 
 from segstudio.cli import main
 from segstudio.project.demo import generate_demo
-from segstudio.ui.main_window import MainWindow
 from segstudio.ui.preload import wait_preloaded
+from tests.ui.window_helpers import open_window, tiny_form
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _window(qtbot) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1300, 900)
-    w.show()
-    return w
 
 
 def test_a_project_trained_on_the_command_line_opens_with_its_run(qtbot, tmp_path, capsys):
@@ -29,7 +21,7 @@ def test_a_project_trained_on_the_command_line_opens_with_its_run(qtbot, tmp_pat
     assert main(["train", str(p.root), "--epochs", "2", "--iterations", "2", "--patch", "64",
                  "--batch", "2", "--model-options", '{"base_width": 4, "levels": 2}']) == 0
     capsys.readouterr()
-    w = _window(qtbot)
+    w = open_window(qtbot)
     assert w.open_path(p.root)
     assert w.dashboard.history.epochs == [1, 2]
     qtbot.waitUntil(lambda: w.dashboard.summary.text().startswith("Epoch 2"), timeout=5000)
@@ -41,15 +33,11 @@ def test_a_project_trained_on_the_command_line_opens_with_its_run(qtbot, tmp_pat
 def test_form_is_kept_per_project_and_live_prediction_is_opt_in(qtbot, tmp_path):
     a = generate_demo(tmp_path / "a", n_images=3, size=96, labelled=3)
     b = generate_demo(tmp_path / "b", n_images=2, size=96, labelled=2)
-    w = _window(qtbot)
+    w = open_window(qtbot)
     assert w.open_path(a.root)
     p = w.training_panel
     p.arch.setCurrentIndex(p.arch.findData("unet3p"))
-    p.base_width.setValue(4)
-    p.levels.setValue(2)
-    p.patch.setValue(64)
-    p.batch.setValue(2)
-    p.epochs.setValue(2)
+    tiny_form(w, levels=2, batch=2, epochs=2)
     p.budget.setValue(7)
     assert wait_preloaded(60)
     qtbot.waitUntil(lambda: w.canvas.current_mask() is not None, timeout=10000)

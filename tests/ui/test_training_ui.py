@@ -7,24 +7,15 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from segstudio.project.demo import generate_demo
-from segstudio.ui.main_window import MainWindow
 from segstudio.ui.preload import wait_preloaded
+from tests.ui.window_helpers import open_window, tiny_form
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
     project = generate_demo(tmp_path / "demo", n_images=4, size=128, labelled=3)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1300, 900)
-    w.show()
-    w.set_project(project)
-    p = w.training_panel
-    p.base_width.setValue(4)
-    p.levels.setValue(3)
-    p.patch.setValue(64)
-    p.batch.setValue(4)
-    p.epochs.setValue(3)
+    w = open_window(qtbot, project)
+    tiny_form(w)
     assert wait_preloaded(60)
     qtbot.waitExposed(w)
     qtbot.waitUntil(lambda: w.canvas.current_mask() is not None, timeout=10000)

@@ -330,6 +330,8 @@ class Dashboard(QWidget):
             return
         ep = np.asarray(h.epochs)
         self.miou_curve.setData(ep, np.asarray(h.miou))
+        # The epochs come into view (the empty frame was 0..1); IoU stays on 0..1.
+        self.iou_plot.setXRange(0, max(1.0, float(ep[-1])) + 0.5, padding=0)
         ious = np.asarray(h.iou, np.float64)
         for i, curve in enumerate(self.class_curves):
             col = ious[:, i]
