@@ -138,7 +138,8 @@ def average_heads(heads: Sequence[Tensor]) -> Tensor:
     stacked = torch.stack(list(heads), 0)
     n = len(heads)
     if stacked.shape[2] == 1:
-        return torch.logsumexp(F.logsigmoid(stacked), 0) - torch.logsumexp(F.logsigmoid(-stacked), 0)
+        return (torch.logsumexp(F.logsigmoid(stacked), 0)
+                - torch.logsumexp(F.logsigmoid(-stacked), 0))
     return torch.logsumexp(F.log_softmax(stacked, dim=2), 0) - math.log(n)
 
 

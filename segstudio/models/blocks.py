@@ -7,6 +7,7 @@ describe the papers' exact layers (e.g. no normalisation, biased convs) as well 
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 from torch import Tensor, nn
 
@@ -34,6 +35,14 @@ def make_norm(norm: str, channels: int) -> nn.Module:
 def resolve_bias(norm: str, conv_bias: bool | None) -> bool:
     """A bias right before a norm layer is redundant, so by default convs only get one without."""
     return norm == "none" if conv_bias is None else bool(conv_bias)
+
+
+class ConvOptions(TypedDict):
+    """The knobs every conv unit of a model shares (``**options`` into the blocks)."""
+
+    norm: str
+    dropout: float
+    conv_bias: bool | None
 
 
 class ConvNormAct(nn.Sequential):
@@ -65,7 +74,9 @@ class ConvNormAct(nn.Sequential):
 class DoubleConv(nn.Sequential):
     """Two ConvNormAct units: U-Net's and U-Net++'s node X(i, j)."""
 
-    def __init__(self, in_ch: int, out_ch: int, **kw: object) -> None:
+    def __init__(self, in_ch: int, out_ch: int, *, norm: str = "batch", dropout: float = 0.0,
+                 conv_bias: bool | None = None) -> None:
+        kw = ConvOptions(norm=norm, dropout=dropout, conv_bias=conv_bias)
         super().__init__(ConvNormAct(in_ch, out_ch, **kw), ConvNormAct(out_ch, out_ch, **kw))
 
 

@@ -35,7 +35,8 @@ def pad_to_multiple(x: Tensor, multiple: int,
     return it and the old (H, W)."""
     h, w = x.shape[-2], x.shape[-1]
     if isinstance(h, Tensor):  # torch.jit / ONNX tracing
-        ph, pw = _traced_pad_amount(h, multiple, min_size), _traced_pad_amount(w, multiple, min_size)
+        ph = _traced_pad_amount(h, multiple, min_size)
+        pw = _traced_pad_amount(w, multiple, min_size)
         return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
     ph, pw = pad_amount(h, multiple, min_size), pad_amount(w, multiple, min_size)
     if ph == 0 and pw == 0:

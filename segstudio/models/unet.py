@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from segstudio.errors import ConfigError
 from segstudio.models.base import DeepOutputs, SegmentationModel, check_common, resolve_filters
-from segstudio.models.blocks import DoubleConv, Up, init_weights
+from segstudio.models.blocks import ConvOptions, DoubleConv, Up, init_weights
 from segstudio.models.catalog import UPSAMPLING
 from segstudio.models.padding import crop_to
 
@@ -43,7 +43,7 @@ class UNet(SegmentationModel):
             in_channels=in_channels, num_classes=num_classes, filters=f, norm=norm,
             dropout=dropout, upsampling=upsampling, conv_bias=conv_bias,
             head_kernel=head_kernel))
-        kw = dict(norm=norm, dropout=dropout, conv_bias=conv_bias)
+        kw = ConvOptions(norm=norm, dropout=dropout, conv_bias=conv_bias)
         n = len(f)
         self.pool = nn.MaxPool2d(2)
         self.encoder = nn.ModuleList(

@@ -14,6 +14,7 @@ presence logit per output channel, trained with its own loss and used to gate th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from segstudio.models.base import (
     check_ds_weights,
     resolve_filters,
 )
-from segstudio.models.blocks import ConvNormAct, DoubleConv, init_weights
+from segstudio.models.blocks import ConvNormAct, ConvOptions, DoubleConv, init_weights
 from segstudio.models.catalog import CGM_MODES
 from segstudio.models.padding import crop_to
 
@@ -85,7 +86,7 @@ class UNet3Plus(SegmentationModel):
         self.head_levels = list(range(n - 1, -1, -1)) if self.deep_supervision else [0]
         self.ds_weights = check_ds_weights(ds_weights, len(self.head_levels))
 
-        kw = dict(norm=norm, dropout=dropout, conv_bias=conv_bias)
+        kw = ConvOptions(norm=norm, dropout=dropout, conv_bias=conv_bias)
         self.pool = nn.MaxPool2d(2)
         self.encoder = nn.ModuleList(
             [DoubleConv(in_channels if i == 0 else f[i - 1], f[i], **kw) for i in range(n)])
@@ -116,7 +117,7 @@ class UNet3Plus(SegmentationModel):
         self.config["cgm_mode"] = mode
 
     def _stage(self, i: int, enc: list[Tensor], dec: dict[int, Tensor]) -> Tensor:
-        convs = self.stages[i]
+        convs = cast(nn.ModuleList, self.stages[i])   # stages holds one ModuleList per stage
         size = enc[i].shape[-2:]
         parts = []
         for j in range(self.levels):
@@ -140,7 +141,7 @@ class UNet3Plus(SegmentationModel):
         self.check_input(x)
         x, size = self.pad(x)
         full = tuple(x.shape[-2:])
-        enc = []
+        enc: list[Tensor] = []
         for i, block in enumerate(self.encoder):
             enc.append(block(x if i == 0 else self.pool(enc[-1])))
         n = self.levels

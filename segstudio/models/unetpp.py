@@ -23,7 +23,7 @@ from segstudio.models.base import (
     check_ds_weights,
     resolve_filters,
 )
-from segstudio.models.blocks import DoubleConv, Up, init_weights
+from segstudio.models.blocks import ConvOptions, DoubleConv, Up, init_weights
 from segstudio.models.catalog import UNETPP_MODES as MODES
 from segstudio.models.catalog import UPSAMPLING
 from segstudio.models.padding import crop_to
@@ -69,7 +69,7 @@ class UNetPlusPlus(SegmentationModel):
         self.ds_weights = check_ds_weights(ds_weights, len(depths))
         self.set_inference(mode, fast_depth)
 
-        kw = dict(norm=norm, dropout=dropout, conv_bias=conv_bias)
+        kw = ConvOptions(norm=norm, dropout=dropout, conv_bias=conv_bias)
         self.pool = nn.MaxPool2d(2)
         self.encoder = nn.ModuleList(
             [DoubleConv(in_channels if i == 0 else f[i - 1], f[i], **kw) for i in range(n)])

@@ -102,7 +102,8 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
     auto_ids = [e.id for e, _, _ in loaded if e.split == "auto"]
     has_val = any(e.split == "val" for e, _, _ in loaded)
     auto_val = set() if has_val else auto_validation_ids(auto_ids, val_fraction)
-    train, val = [], []
+    train: list[Sample] = []
+    val: list[Sample] = []
     for entry, img, mask in loaded:
         s = Sample(entry.id, as_channels(img, channels), mask, _centres(mask, rng))
         (val if entry.split == "val" or entry.id in auto_val else train).append(s)

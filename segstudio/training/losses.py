@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segstudio.errors import ConfigError, MaskError
-from segstudio.models.base import DeepOutputs
+from segstudio.models.base import DeepOutputs, SegmentationModel
 from segstudio.training.class_stats import (
     WEIGHT_MODES,
     auto_alpha,
@@ -126,10 +126,14 @@ class CrossEntropy(nn.Module):
     Equals F.cross_entropy(logits, target, weight=w, ignore_index=255), except that it gives 0
     instead of NaN when nothing is labelled."""
 
-    def __init__(self, num_classes: int, weight: Sequence[float] | None = None) -> None:
+    weight: Tensor    # buffer
+
+    def __init__(self, num_classes: int,
+                 weight: Sequence[float] | np.ndarray | None = None) -> None:
         super().__init__()
         self.num_classes = num_classes
-        w = torch.ones(num_classes) if weight is None else torch.as_tensor(weight, dtype=torch.float32)
+        w = torch.ones(num_classes) if weight is None else \
+            torch.as_tensor(weight, dtype=torch.float32)
         if w.shape != (num_classes,):
             raise ConfigError(f"Need {num_classes} class weights, got {len(w)}.")
         self.register_buffer("weight", w, persistent=False)
@@ -174,6 +178,8 @@ class Focal(nn.Module):
     pixels (alpha=None: all 1). With two classes and alpha = (1-a, a) this equals BinaryFocal
     applied to z_1 - z_0."""
 
+    alpha: Tensor     # buffer
+
     def __init__(self, num_classes: int, gamma: float = 2.0,
                  alpha: Sequence[float] | None = None) -> None:
         super().__init__()
@@ -181,7 +187,8 @@ class Focal(nn.Module):
             raise ConfigError(f"Focal gamma must be >= 0, got {gamma!r}.")
         self.num_classes = num_classes
         self.gamma = float(gamma)
-        a = torch.ones(num_classes) if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
+        a = torch.ones(num_classes) if alpha is None else \
+            torch.as_tensor(alpha, dtype=torch.float32)
         if a.shape != (num_classes,) or bool((a < 0).any()):
             raise ConfigError(f"Focal alpha needs {num_classes} non-negative values per class, "
                               f"got {alpha!r}.")
@@ -328,7 +335,8 @@ def deep_supervision_loss(outputs: Sequence[Tensor], target: Tensor, loss_fn: nn
     w = [1.0] * len(outputs) if weights is None else [float(v) for v in weights]
     if len(w) != len(outputs) or sum(w) <= 0:
         raise ConfigError(f"Need {len(outputs)} head weights with a positive sum, got {w}.")
-    return sum(wi * loss_fn(o, target) for wi, o in zip(w, outputs, strict=False) if wi != 0) / sum(w)
+    total = sum(wi * loss_fn(o, target) for wi, o in zip(w, outputs, strict=False) if wi != 0)
+    return total / sum(w)
 
 
 def presence_targets(target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
@@ -357,7 +365,7 @@ def cgm_loss(cls_logits: Tensor, target: Tensor, num_classes: int) -> Tensor:
     return _masked_mean(loss, known.float())
 
 
-def model_loss(model: nn.Module, outputs: Tensor | DeepOutputs, target: Tensor,
+def model_loss(model: SegmentationModel, outputs: Tensor | DeepOutputs, target: Tensor,
                loss_fn: nn.Module) -> Tensor:
     """The training objective for any architecture: pass ``model(x, return_all=True)``.
 

@@ -23,7 +23,7 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _shift(a: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
+def _shift(a: np.ndarray, dy: int, dx: int, fill: bool | int) -> np.ndarray:
     """out[y, x] = a[y + dy, x + dx], ``fill`` outside."""
     out = np.full_like(a, fill)
     H, W = a.shape
@@ -45,7 +45,8 @@ def skeleton(labels: np.ndarray) -> np.ndarray:
     while True:
         changed = False
         for sub in (0, 1):
-            p = [_shift(alive, dy, dx, False) & s for (dy, dx), s in zip(_NEIGHBOURS, same, strict=False)]
+            p = [_shift(alive, dy, dx, False) & s
+                 for (dy, dx), s in zip(_NEIGHBOURS, same, strict=False)]
             b = sum(v.astype(np.uint8) for v in p)
             a = sum((~p[i] & p[(i + 1) % 8]).astype(np.uint8) for i in range(8))
             p2, p4, p6, p8 = p[0], p[2], p[4], p[6]

@@ -83,10 +83,10 @@ class ExportMasksDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export masks")
         self.index = QCheckBox("Index PNG (class numbers, 255 = not labelled)")
-        self.palette = QCheckBox("... with the class colours as a palette")
-        self.palette.setToolTip("Viewers show the colours, but OpenCV reads a palette PNG as "
+        self.palette_box = QCheckBox("... with the class colours as a palette")
+        self.palette_box.setToolTip("Viewers show the colours, but OpenCV reads a palette PNG as "
                                 "colours, not class numbers; leave off for training code.")
-        self.index.toggled.connect(self.palette.setEnabled)
+        self.index.toggled.connect(self.palette_box.setEnabled)
         self.color = QCheckBox("Colour PNG (for viewing)")
         self.coco = QCheckBox("COCO JSON (RLE, one annotation per region)")
         self.index.setChecked(True)
@@ -104,7 +104,7 @@ class ExportMasksDialog(QDialog):
         self.folder = QLineEdit(str(exports_dir / f"masks-{_stamp()}"))
         form = QFormLayout(self)
         form.addRow("Formats", self.index)
-        form.addRow("", self.palette)
+        form.addRow("", self.palette_box)
         form.addRow("", self.color)
         form.addRow("", self.coco)
         form.addRow("Which", self.labelled)
@@ -118,7 +118,7 @@ class ExportMasksDialog(QDialog):
                 if b.isChecked()]
 
     def palette_png(self) -> bool:
-        return self.index.isChecked() and self.palette.isChecked()
+        return self.index.isChecked() and self.palette_box.isChecked()
 
     def which(self) -> str:
         return "all" if self.all.isChecked() else (

@@ -42,7 +42,7 @@ class WindowState:
         # The right column is as wide as the training panel's widest row (combo boxes, the
         # "Auto:" note, Stop), so nothing in it is cut off on a first launch.
         form = w.training_panel.settings_area.widget()
-        right = max(300, form.sizeHint().width() + 40)  # + the scroll bar and margins
+        right = max(300, (form.sizeHint().width() if form else 0) + 40)  # + scroll bar
         w.resizeDocks([w.images_dock, w.classes_dock], [220, right], Qt.Orientation.Horizontal)
         w.resizeDocks([w.classes_dock, w.training_dock],
                       [max(120, w.height() // 5), w.height()], Qt.Orientation.Vertical)

@@ -122,7 +122,7 @@ def test_sidecar_memory_bomb_is_refused_without_allocating(tmp_path, good_weight
     path = _with_sidecar(tmp_path, good_weights,
                          config={**meta["config"], "filters": [100000, 200000, 300000]})
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(ModelFileError, match="does not match its description"):
+    with pytest.raises(ModelFileError, match="does not match its description|filters must be"):
         load_checkpoint(path)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 200
