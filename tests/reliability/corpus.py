@@ -358,8 +358,12 @@ def _models(root: Path, markers: Path) -> list[Case]:
         gw, {**sidecar, "architecture": "resnet9000"})
     add("sidecar_config_not_a_dict", "model.safetensors", r"model\.json: 'config' must be",
         gw, {**sidecar, "config": "base_width=4"})
-    # A sidecar asking for a model of ~4e12 parameters: building it would exhaust memory.
+    # A sidecar asking for a model of ~1e9 parameters (4096 filters a level, the most
+    # validate_model_options allows): building it before comparing would take several GB.
     add("sidecar_memory_bomb", "model.safetensors", r"does not match its description",
+        gw, {**sidecar, "config": {**sidecar["config"], "filters": [4096, 4096, 4096]}})
+    # ~4e12 parameters: refused by the options check before any model is built.
+    add("sidecar_filters_out_of_range", "model.safetensors", r"filters must be",
         gw, {**sidecar, "config": {**sidecar["config"], "filters": [100000, 200000, 300000]}})
     add("sidecar_classes_not_dicts", "model.safetensors", r"model\.json: 'classes' must be",
         gw, {**sidecar, "classes": ["background", "cell"]})
