@@ -17,6 +17,7 @@ Errors a user can cause print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -136,3 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segstudio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`segstudio info P | head`): not an error. Point stdout at
+        # /dev/null so Python's flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -76,3 +76,13 @@ def test_demo_folder_is_visible_and_named_once(monkeypatch, tmp_path):
     d = default_demo_dir()
     assert not any(part.startswith(".") for part in d.parts[1:])
     assert d.parts.count("segstudio") <= 1 and d.name == "segstudio-demo"
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    p = generate_demo(tmp_path / "d", n_images=2, size=64, labelled=1)
+    r = subprocess.run(f"{sys.executable} -m segstudio info {p.root} | head -c 1",
+                       shell=True, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
