@@ -23,6 +23,22 @@ def _quit_after_ms() -> int | None:
         return None
 
 
+_collector: object = None
+
+
+def collect_garbage_in_gui_thread() -> None:
+    """Python's cyclic garbage collector runs in whichever thread an allocation trips it. In a
+    worker thread it destroyed Qt wrappers of dead widgets there, which deadlocked against the
+    GUI thread's own deletions (seen: a model export's deepcopy hung the window for good) or
+    crashed. Automatic collection is turned off and done by a timer in the GUI thread instead
+    (pyqtgraph's GarbageCollector). Call from the GUI thread; once is enough."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+
+
 def create_app(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(
@@ -30,6 +46,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
+    collect_garbage_in_gui_thread()
     return app
 
 

@@ -46,6 +46,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self) -> None:
         super().__init__()
+        from segstudio.ui.app import collect_garbage_in_gui_thread
+
+        collect_garbage_in_gui_thread()  # never in a worker thread: see there
         self.setWindowTitle("segstudio")
         self.setAcceptDrops(True)
         self.session: ProjectSession | None = None
