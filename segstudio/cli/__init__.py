@@ -50,10 +50,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for e in p.images:
         splits[e.split] = splits.get(e.split, 0) + 1
     print("  splits: " + ", ".join(f"{k} {v}" for k, v in sorted(splits.items())))
-    # Headers only (a fast check); is_file() is False for a FIFO, a folder or a symlink loop,
-    # which must never be opened.
-    unreadable = [e.id for e in p.images
-                  if not p.image_path(e).is_file() or read_image_size(p.image_path(e)) is None]
+    # Headers only (a fast check); read_image_size never opens a FIFO or a folder.
+    unreadable = [e.id for e in p.images if read_image_size(p.image_path(e)) is None]
     if unreadable:
         shown = ", ".join(unreadable[:10]) + (f" and {len(unreadable) - 10} more"
                                               if len(unreadable) > 10 else "")

@@ -129,6 +129,6 @@ def first_readable(project: Project) -> str:
 
     for entry in project.images:
         path = project.image_path(entry)
-        if path.is_file() and read_image_size(path) is not None:  # is_file: never a FIFO
+        if read_image_size(path) is not None:  # opens regular files only, never a FIFO
             return entry.id
     return project.images[0].id
