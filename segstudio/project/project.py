@@ -26,10 +26,13 @@ from segstudio.io.jsonfile import JSONFileError, read_json
 PROJECT_FILE = "segstudio.json"
 # 10,000 images take 1.5 MB; a project file a hundred times that is not one segstudio wrote.
 MAX_PROJECT_FILE_BYTES = 256 << 20
-SCHEMA_VERSION = 1
+# 2: "task" (semantic or instances), instance maps in instances/, object counts per image.
+# Schema 1 files open as semantic projects, unchanged until something is saved.
+SCHEMA_VERSION = 2
+TASKS = ("semantic", "instances")
 SPLITS = ("auto", "train", "val", "test")
 _ID_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_SKIP_DIRS = {"masks", "runs", "exports", "predictions", "__pycache__"}
+_SKIP_DIRS = {"masks", "instances", "runs", "exports", "predictions", "__pycache__"}
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,14 @@ class ImageEntry:
     path: str  # POSIX-style; relative to the project folder, or absolute
     split: str = "auto"
     labelled: float = 0.0  # fraction of labelled pixels, refreshed on each mask save
+    objects: int = 0  # objects in the instance map (instance projects), refreshed on save
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "split": self.split,
-                "labelled": round(self.labelled, 6)}
+        out: dict[str, Any] = {"id": self.id, "path": self.path, "split": self.split,
+                               "labelled": round(self.labelled, 6)}
+        if self.objects:
+            out["objects"] = self.objects
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,11 @@ class Project:
     images: list[ImageEntry] = field(default_factory=list)
     name: str = ""
     settings: dict[str, Any] = field(default_factory=dict)  # training defaults etc., free-form
+    task: str = "semantic"  # "instances": every object also has an id (instances/)
+
+    @property
+    def is_instances(self) -> bool:
+        return self.task == "instances"
 
     # ------------------------------------------------------------------ files
     @property
@@ -92,17 +104,29 @@ class Project:
     def mask_path(self, entry: ImageEntry) -> Path:
         return self.masks_dir / f"{entry.id}.png"
 
+    @property
+    def instances_dir(self) -> Path:
+        return self.root / "instances"
+
+    def instance_path(self, entry: ImageEntry) -> Path:
+        """The saved instance map: a 16-bit PNG, or a TIFF once ids pass 65,535."""
+        png = self.instances_dir / f"{entry.id}.png"
+        tif = png.with_suffix(".tif")
+        return tif if tif.exists() and not png.exists() else png
+
     # ------------------------------------------------------------- lifecycle
     @classmethod
     def create(cls, root: str | os.PathLike[str], classes: Iterable[ClassInfo] | None = None,
-               name: str | None = None) -> Project:
+               name: str | None = None, task: str = "semantic") -> Project:
         root = resolve_path(root)
         if (root / PROJECT_FILE).exists():
             raise ProjectError(f"{root} already holds a segstudio project.")
+        if task not in TASKS:
+            raise ConfigError(f"A project's task is one of {', '.join(TASKS)}.")
         root.mkdir(parents=True, exist_ok=True)
         cls_list = list(classes) if classes is not None else [
             ClassInfo("background", default_color(0)), ClassInfo("foreground", default_color(1))]
-        return cls(root=root, classes=cls_list, name=name or root.name)
+        return cls(root=root, classes=cls_list, name=name or root.name, task=task)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> Project:
@@ -143,7 +167,8 @@ class Project:
             for it in data.get("images", []):
                 entry = ImageEntry(id=str(it["id"]), path=str(it["path"]),
                                    split=str(it.get("split", "auto")),
-                                   labelled=float(it.get("labelled", 0.0)))
+                                   labelled=float(it.get("labelled", 0.0)),
+                                   objects=int(it.get("objects", 0)))
                 _validate_entry(root, entry)
                 if entry.id in seen:
                     raise ProjectError(f"{bad}: image id {entry.id!r} appears twice.")
@@ -160,15 +185,19 @@ class Project:
         if len(classes) > MAX_CLASSES:
             raise ProjectError(f"{bad}: more than {MAX_CLASSES} classes.")
         settings = data.get("settings", {})
+        task = data.get("task", "semantic")
+        if task not in TASKS:
+            raise ProjectError(f"{bad}: unknown task {task!r}. It was left unchanged.")
         return cls(root=root, classes=classes, images=images,
                    name=str(data.get("name", root.name)),
-                   settings=settings if isinstance(settings, dict) else {})
+                   settings=settings if isinstance(settings, dict) else {}, task=str(task))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "app": "segstudio",
             "schema": SCHEMA_VERSION,
             "name": self.name,
+            "task": self.task,
             "classes": [{"name": c.name, "color": c.color} for c in self.classes],
             "images": [e.to_json() for e in self.images],
             "settings": self.settings,
@@ -226,9 +255,12 @@ class Project:
         i = self.index_of(image_id)
         self.images[i] = replace(self.images[i], split=split)
 
-    def set_labelled(self, image_id: str, fraction: float) -> None:
+    def set_labelled(self, image_id: str, fraction: float, objects: int | None = None) -> None:
         i = self.index_of(image_id)
-        self.images[i] = replace(self.images[i], labelled=float(fraction))
+        entry = replace(self.images[i], labelled=float(fraction))
+        if objects is not None:
+            entry = replace(entry, objects=int(objects))
+        self.images[i] = entry
 
     # ---------------------------------------------------------------- masks
     def load_mask(self, entry: ImageEntry, shape: tuple[int, int]) -> np.ndarray:
@@ -241,10 +273,32 @@ class Project:
         return read_mask(path, shape=shape, num_classes=len(self.classes))
 
     def save_mask(self, entry: ImageEntry, mask: np.ndarray) -> None:
+        self.save_labels(entry, mask)
+
+    def load_instances(self, entry: ImageEntry, shape: tuple[int, int]) -> np.ndarray:
+        """The saved instance map (uint32), or one without objects if none was saved."""
+        from segstudio.io.instances import read_instances
+
+        path = self.instance_path(entry)
+        if not path.exists():
+            return np.zeros(shape, np.uint32)
+        return read_instances(path, shape=shape)
+
+    def save_labels(self, entry: ImageEntry, mask: np.ndarray,
+                    instances: np.ndarray | None = None) -> None:
+        """Save the semantic mask and, in an instance project, the instance map, each file
+        atomically; the mask goes last, so a mask never names objects that were not saved."""
+        from segstudio.core.instances import count_objects
+        from segstudio.io.instances import write_instances
         from segstudio.io.masks import labelled_fraction, write_mask
 
+        objects = None
+        if instances is not None:
+            self.instances_dir.mkdir(parents=True, exist_ok=True)
+            write_instances(self.instances_dir / f"{entry.id}.png", instances)
+            objects = count_objects(instances)
         write_mask(self.mask_path(entry), mask, self.classes)
-        self.set_labelled(entry.id, labelled_fraction(mask))
+        self.set_labelled(entry.id, labelled_fraction(mask), objects)
 
     def saved_masks(self) -> Iterable[tuple[ImageEntry, Path]]:
         for e in self.images:
@@ -307,6 +361,16 @@ class Project:
             mask = read_mask(path)
             remapped = lut[mask]
             if not np.array_equal(remapped, mask):
+                inst_path = self.instance_path(entry)
+                if inst_path.exists():  # the class's objects leave the instance map too
+                    from segstudio.core.instances import count_objects
+                    from segstudio.io.instances import read_instances, write_instances
+
+                    inst = read_instances(inst_path, shape=mask.shape)
+                    inst[remapped == UNLABELLED] = 0
+                    write_instances(inst_path, inst)
+                    self.set_labelled(entry.id, labelled_fraction(remapped),
+                                      count_objects(inst))
                 write_mask(path, remapped, new_classes)
                 self.set_labelled(entry.id, labelled_fraction(remapped))
         self.classes = new_classes

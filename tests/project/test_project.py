@@ -134,3 +134,37 @@ def test_duplicate_stems_get_unique_ids(tmp_path):
     p = open_or_create(tmp_path / "d")
     assert sorted(e.id for e in p.images) == ["x", "x-2"]
     assert len(p.add_images(find_images(tmp_path / "d"))) == 0  # already there
+
+
+def test_instance_project_round_trip_and_old_schema_opens_as_semantic(tmp_path):
+    import json
+
+    from PIL import Image as PILImage
+
+    from segstudio.project.project import Project
+
+    img = tmp_path / "a.png"
+    PILImage.fromarray(np.zeros((8, 10), np.uint8)).save(img)
+    p = Project.create(tmp_path / "p", task="instances")
+    entry, = p.add_images([img])
+    inst = np.zeros((8, 10), np.uint32)
+    inst[1:3, 1:3] = 1
+    inst[5:7, 5:9] = 2
+    mask = np.where(inst > 0, 1, 0).astype(np.uint8)
+    p.save_labels(entry, mask, inst)
+    p.save()
+    q = Project.open(p.root)
+    assert q.is_instances and q.images[0].objects == 2
+    np.testing.assert_array_equal(q.load_instances(q.images[0], (8, 10)), inst)
+    assert not q.load_instances(q.images[0], (8, 10)).dtype.kind == "i"
+    # a schema-1 file (round one) opens as a semantic project
+    data = json.loads(q.file.read_text())
+    data["schema"] = 1
+    del data["task"]
+    q.file.write_text(json.dumps(data))
+    old = Project.open(q.root)
+    assert old.task == "semantic" and not old.is_instances
+    # deleting the class removes its objects from the instance map too
+    q.delete_class(1)
+    assert q.load_instances(q.images[0], (8, 10)).max() == 0
+    assert q.images[0].objects == 0
