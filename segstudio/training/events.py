@@ -60,6 +60,9 @@ class EpochReport:
     depth_miou: dict[int, float] = field(default_factory=dict)  # U-Net++: depth -> val mIoU
     seconds: float = 0.0
     best: bool = False
+    # instance projects: object scores on the validation images ("ap50", "map", "aji",
+    # "count_error"; core/instance_metrics.py); empty for semantic projects
+    instance_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
