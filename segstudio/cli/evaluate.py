@@ -41,4 +41,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, v in zip(ev.class_names, ev.iou, strict=False):
         print(f"  {name:<{width}}  IoU {'n/a' if v != v else f'{v:.4f}'}")
     print(f"mIoU {ev.miou:.4f}  pixel error {ev.pixel_error:.4f}")
+    if ev.objects is not None:
+        o = ev.objects
+        print(f"objects: AP@0.5 {o['ap50']:.4f}  AP@0.75 {o['ap75']:.4f}  mean AP (0.5:0.95) "
+              f"{o['map']:.4f}  AJI {o['aji']:.4f}  count error {o['count_error']:.2f} per "
+              f"image  ({int(o['gt_objects'])} true, {int(o['pred_objects'])} found)")
+        print(f"foreground IoU {ev.foreground_iou:.4f}")
     return 0

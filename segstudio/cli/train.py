@@ -150,13 +150,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                     print(json.dumps({"epoch": ev.epoch, "train_loss": ev.train_loss,
                                       "val_loss": ev.val_loss, "miou": ev.miou,
                                       "iou": dict(zip(names, ev.iou, strict=False)),
-                                      "depth_miou": ev.depth_miou, "seconds": ev.seconds}),
+                                      "depth_miou": ev.depth_miou, "seconds": ev.seconds,
+                                      **ev.instance_scores}),
                           flush=True)
                 else:
                     ious = " ".join(f"{n}={v:.3f}" if v == v else f"{n}=n/a"
                                     for n, v in zip(names, ev.iou, strict=False))
                     extra = "".join(f" L{d}={v:.3f}" for d, v in ev.depth_miou.items())
                     vl = f"{ev.val_loss:.4f}" if ev.val_loss is not None else "n/a"
+                    if ev.instance_scores:
+                        o = ev.instance_scores
+                        extra += (f"  AP@0.5={o['ap50']:.3f} mAP={o['map']:.3f}"
+                                  f" AJI={o['aji']:.3f}")
                     print(f"epoch {ev.epoch:3d}  train loss {ev.train_loss:.4f}  val loss {vl}  "
                           f"mIoU {ev.miou:.4f}{' *' if ev.best else '  '} {ious}{extra}  "
                           f"[{format_duration(ev.seconds)}]", flush=True)
@@ -168,7 +173,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                     from segstudio.cli import EXIT_USER_ERROR
 
                     return EXIT_USER_ERROR  # a failed run is the data's or the options' fault
-                best = (f" Best mIoU {ev.best_miou:.4f}: {ev.best_checkpoint}"
+                score = "mean AP" if project.is_instances else "mIoU"
+                best = (f" Best {score} {ev.best_miou:.4f}: {ev.best_checkpoint}"
                         if ev.best_checkpoint else "")
                 print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
     except KeyboardInterrupt:

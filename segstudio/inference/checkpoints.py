@@ -83,6 +83,15 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict[str, Any],
     return stem.with_suffix(".safetensors")
 
 
+def update_meta(path: str | Path, **fields: Any) -> None:
+    """Add or replace fields of a saved checkpoint's sidecar (atomically; the weights are
+    not touched): the object thresholds chosen when a run ends."""
+    side = _stem(path).with_suffix(".json")
+    meta = read_meta(path)
+    meta.update(fields)
+    atomic_write_many([(side, json.dumps(meta, indent=1).encode("utf-8"))])
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The sidecar of a model, checked: every field segstudio reads has the right type, so a
     hand-edited or hostile sidecar is a ModelFileError, never a crash further on."""

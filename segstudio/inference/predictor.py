@@ -12,6 +12,12 @@ import torch
 
 from segstudio.inference.checkpoints import Checkpoint, load_checkpoint
 from segstudio.inference.devices import resolve_device
+from segstudio.inference.instance_model import is_instance_meta, object_maps, semantic_labels
+from segstudio.inference.instance_postprocess import (
+    InstanceParams,
+    classes_of_objects,
+    instances_from_probs,
+)
 from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.inference.tiling import Prediction, predict_tiled
 from segstudio.models import SegmentationModel
@@ -46,6 +52,16 @@ class Predictor:
         return [c["name"] for c in self.checkpoint.classes]
 
     @property
+    def is_instances(self) -> bool:
+        return is_instance_meta(self.checkpoint.meta)
+
+    @property
+    def instance_params(self) -> InstanceParams:
+        """The object thresholds chosen when the model's run ended (defaults before)."""
+        raw = self.checkpoint.meta.get("instance_params")
+        return InstanceParams.from_json(raw) if isinstance(raw, dict) else InstanceParams()
+
+    @property
     def depths(self) -> list[int]:
         return list(getattr(self.model, "depths", []) or [])
 
@@ -56,7 +72,23 @@ class Predictor:
         if depth is not None and depth not in self.depths:
             depth = None
         img = as_channels(image, self.channels)
-        return predict_tiled(self.model, img, self.norm.apply, tile=self.tile,
+        pred = predict_tiled(self.model, img, self.norm.apply, tile=self.tile,
                              overlap=self.overlap, device=self.device, depth=depth,
                              amp=self.device.type == "cuda", progress=progress,
-                             keep_probabilities=keep_probabilities, tta=tta)
+                             keep_probabilities=keep_probabilities or self.is_instances,
+                             tta=tta)
+        if not self.is_instances:
+            return pred
+        return self._objects(pred, keep_probabilities)
+
+    def _objects(self, pred: Prediction, keep_probabilities: bool) -> Prediction:
+        """An instance model's prediction: classes with the boundary folded in, and objects."""
+        probs = pred.probabilities
+        assert probs is not None
+        K = len(self.class_names)
+        labels, confidence = semantic_labels(probs, K)
+        maps = object_maps(probs, K)
+        instances = instances_from_probs(maps.foreground, maps.interior, self.instance_params)
+        classes = classes_of_objects(instances, maps.class_probs)
+        return Prediction(labels, confidence, probs if keep_probabilities else None,
+                          instances, classes)

@@ -26,6 +26,8 @@ class Prediction:
     labels: np.ndarray                 # H x W uint8 class index
     confidence: np.ndarray             # H x W uint8, probability of the chosen class x 255
     probabilities: np.ndarray | None = None   # K x H x W float32 when asked for
+    instances: np.ndarray | None = None        # instance models: H x W uint32 object ids
+    object_classes: dict[int, int] | None = None  # instance models: id -> class
 
 
 def _window(n: int, overlap: int) -> np.ndarray:

@@ -74,7 +74,7 @@ class PatchSampler:
             centre = s.centres[of_k[rng.integers(len(of_k))]]
         else:
             s = self.samples[rng.choice(len(self.samples), p=self.p)]
-        H, W = s.mask.shape
+        H, W = s.train_mask.shape
         scale = float(np.exp(rng.uniform(np.log(aug.scale[0]), np.log(aug.scale[1])))) \
             if aug.scale[0] != aug.scale[1] else 1.0
         win = max(2, int(round(P * scale)))
@@ -89,7 +89,7 @@ class PatchSampler:
             cy, cx = int(rng.integers(H)), int(rng.integers(W))
         y0, x0 = cy - win // 2, cx - win // 2
         img = crop_padded(s.image, y0, x0, win, win, fill=None)
-        msk = crop_padded(s.mask, y0, x0, win, win, fill=UNLABELLED)
+        msk = crop_padded(s.train_mask, y0, x0, win, win, fill=UNLABELLED)
         if win != P:
             img = cv2.resize(img, (P, P), interpolation=cv2.INTER_LINEAR)
             if img.ndim == 2:

@@ -14,6 +14,7 @@ import numpy as np
 
 from segstudio.core.classes import UNLABELLED
 from segstudio.errors import ConfigError, SegStudioError
+from segstudio.inference.instance_model import instance_target
 from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.io.images import read_image
 from segstudio.io.masks import read_mask
@@ -29,6 +30,14 @@ class Sample:
     image: np.ndarray          # H x W x C, original dtype (C = 1 or 3)
     mask: np.ndarray           # H x W uint8, 255 = not labelled
     centres: np.ndarray        # (n, 2) int32 (y, x) of labelled pixels, subsampled
+    instances: np.ndarray | None = None  # instance projects: H x W uint32 object ids
+    target: np.ndarray | None = None     # what the loss learns, when it is not ``mask``
+
+    @property
+    def train_mask(self) -> np.ndarray:
+        """The mask the model learns: the classes, plus the object rims of an instance
+        project (inference/instance_model.py)."""
+        return self.mask if self.target is None else self.target
 
     @property
     def labelled_pixels(self) -> int:
@@ -44,6 +53,11 @@ class TrainingData:
     norm: Normalisation
     notes: list[str] = field(default_factory=list)
     val_is_train: bool = False
+    instances: bool = False    # an instance project: the model learns num_classes + 1 classes
+
+    @property
+    def target_classes(self) -> int:
+        return self.num_classes + 1 if self.instances else self.num_classes
 
 
 def _centres(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -78,7 +92,7 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
     named in ``notes``; no labelled image at all is an error the user can fix."""
     rng = np.random.default_rng(seed)
     notes: list[str] = []
-    loaded: list[tuple[ImageEntry, np.ndarray, np.ndarray]] = []
+    loaded: list[tuple[ImageEntry, np.ndarray, np.ndarray, np.ndarray | None]] = []
     for entry, mask_path in project.saved_masks():
         if entry.split == "test":
             continue
@@ -86,26 +100,30 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
             kwargs = {"max_pixels": max_pixels} if max_pixels else {}
             img = read_image(project.image_path(entry), **kwargs).data
             mask = read_mask(mask_path, shape=img.shape[:2], num_classes=len(project.classes))
+            inst = (project.load_instances(entry, img.shape[:2]) if project.is_instances
+                    else None)
         except SegStudioError as exc:
             notes.append(f"Skipped {entry.id}: {exc}")
             continue
         if not np.any(mask != UNLABELLED):
             continue
-        loaded.append((entry, img, mask))
+        loaded.append((entry, img, mask, inst))
     if not loaded:
         if notes:  # the labels exist but could not be read: say which, not "paint some"
             raise ConfigError("No usable labelled image. " + " ".join(notes[:3]) +
                               (f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""))
         raise ConfigError("No labelled pixels yet: paint a few strokes of each class on at least "
                           "one image, then train.")
-    channels = 1 if all(i.ndim == 2 or i.shape[2] == 1 for _, i, _ in loaded) else 3
-    auto_ids = [e.id for e, _, _ in loaded if e.split == "auto"]
-    has_val = any(e.split == "val" for e, _, _ in loaded)
+    channels = 1 if all(i.ndim == 2 or i.shape[2] == 1 for _, i, _, _ in loaded) else 3
+    auto_ids = [e.id for e, _, _, _ in loaded if e.split == "auto"]
+    has_val = any(e.split == "val" for e, _, _, _ in loaded)
     auto_val = set() if has_val else auto_validation_ids(auto_ids, val_fraction)
     train: list[Sample] = []
     val: list[Sample] = []
-    for entry, img, mask in loaded:
-        s = Sample(entry.id, as_channels(img, channels), mask, _centres(mask, rng))
+    K = len(project.classes)
+    for entry, img, mask, inst in loaded:
+        target = None if inst is None else instance_target(mask, inst, K)
+        s = Sample(entry.id, as_channels(img, channels), mask, _centres(mask, rng), inst, target)
         (val if entry.split == "val" or entry.id in auto_val else train).append(s)
     val_is_train = False
     if not train:
@@ -135,4 +153,5 @@ def load_training_data(project: Project, val_fraction: float = 0.2, seed: int = 
         notes.append("No training labels yet for: " + ", ".join(missing) + " (labelled on "
                      "validation images only). The model cannot learn classes it never sees.")
     norm = compute_normalisation((s.image for s in train), channels)
-    return TrainingData(train, val, channels, len(project.classes), norm, notes, val_is_train)
+    return TrainingData(train, val, channels, K, norm, notes, val_is_train,
+                        project.is_instances)

@@ -28,6 +28,7 @@ import torch
 from segstudio.errors import SegStudioError
 from segstudio.inference import checkpoints
 from segstudio.inference.devices import free_memory, is_out_of_memory
+from segstudio.inference.instance_postprocess import InstanceParams
 from segstudio.io.atomic import SaveError
 from segstudio.project.project import Project
 from segstudio.training import losses
@@ -41,6 +42,7 @@ from segstudio.training.events import (
     RunFinished,
     RunStarted,
 )
+from segstudio.training.instance_tuning import tune_objects
 from segstudio.training.run_log import METRICS_FILE, append_epoch
 from segstudio.training.schedule import (
     PATIENCE_FROM,
@@ -54,7 +56,7 @@ from segstudio.training.schedule import (
     schedule_progress,
 )
 from segstudio.training.setup import TrainingSetup, model_num_classes, new_run_dir, prepare
-from segstudio.training.validation import validate_epoch
+from segstudio.training.validation import ObjectCase, validate_epoch
 
 __all__ = [
     "PATIENCE_FROM", "READ_LOSSES_EVERY_S", "EndReason", "Event", "RunEnd", "TrainControl",
@@ -167,9 +169,14 @@ class _Run:
         self.saved_best_miou = start.best_miou if start.best_path and start.best_miou >= 0 \
             else None
         self.end: RunEnd | None = None
+        self.last_path: str | None = None
         self.iter_times: list[float] = []
         self.pending: list[_Step] = []    # steps whose loss has not been read from the device
         self.last_read = time.perf_counter()
+        # instance projects: the object thresholds, and the best epoch's validation maps
+        # they are chosen on when the run ends (instance_tuning.py)
+        self.object_params = InstanceParams()
+        self.best_cases: list[ObjectCase] = []
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -186,11 +193,14 @@ class _Run:
             if self.end is not None:
                 break
             if self.early.should_stop:
+                what = "mean AP" if self.s.data.instances else "mIoU"
                 self.end = RunEnd(EndReason.EARLY_STOPPED,
-                                  f"No gain in validation mIoU for {self.cfg.patience} epochs: "
-                                  "stopped early.")
+                                  f"No gain in validation {what} for {self.cfg.patience} "
+                                  "epochs: stopped early.")
                 break
         end = self.end or COMPLETED
+        if self.best_cases and self.best_path and end.reason is not EndReason.FAILED:
+            yield from tune_objects(self.best_cases, [self.best_path, self.last_path])
         yield RunFinished(end.reason, end.message, self.best_path, self.saved_best_miou, epoch,
                           self.elapsed())
 
@@ -317,10 +327,16 @@ class _Run:
         """Validate, report, save the checkpoints and log the epoch. A full disk for the
         checkpoints ends the run; for the metrics log it is a notice."""
         s, cfg = self.s, self.cfg
+        cases: list[ObjectCase] | None = [] if s.data.instances else None
         report = validate_epoch(s.model, s.data, s.device, cfg.val_tile, epoch, totals.mean,
-                                s.use_amp)
+                                s.use_amp, self.object_params, cases)
         progress = schedule_progress(self.step, s.total_steps, self.elapsed(), cfg.time_budget_s)
-        improved = self.early.update(report.miou, progress)
+        # An instance model is kept for its objects (mean AP over 0.5:0.95), not its pixels.
+        selection = report.instance_scores.get("map", report.miou) if cases is not None \
+            else report.miou
+        improved = self.early.update(selection, progress)
+        if improved and cases:
+            self.best_cases = cases
         report = replace(report, best=improved, seconds=self.elapsed())
         yield report
         try:
@@ -348,8 +364,12 @@ class _Run:
                 "metrics": {"miou": report.miou, "iou": list(report.iou),
                             "pixel_accuracy": report.pixel_accuracy,
                             "depth_miou": {str(k): v for k, v in report.depth_miou.items()},
-                            "val_loss": report.val_loss, "train_loss": report.train_loss}}
+                            "val_loss": report.val_loss, "train_loss": report.train_loss,
+                            **report.instance_scores}}
+        if s.data.instances:
+            meta["instance_params"] = self.object_params.to_json()
         path = checkpoints.save_checkpoint(s.run_dir / "last", s.model, meta, s.opt)
+        self.last_path = str(path)
         yield CheckpointSaved(str(path), epoch, False)
         if improved:
             self.best_path = str(checkpoints.save_checkpoint(s.run_dir / "best", s.model, meta))

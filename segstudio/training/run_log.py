@@ -43,18 +43,20 @@ class EpochRecord:
     pixel_accuracy: float | None = None
     depth_miou: dict[int, float] = field(default_factory=dict)
     seconds: float | None = None
+    instance_scores: dict[str, float] = field(default_factory=dict)  # instance projects
 
     @classmethod
     def from_report(cls, r: EpochReport) -> EpochRecord:
         return cls(r.epoch, r.train_loss, r.val_loss, r.miou, tuple(r.iou), r.pixel_accuracy,
-                   dict(r.depth_miou), r.seconds)
+                   dict(r.depth_miou), r.seconds, dict(r.instance_scores))
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
                 "miou": self.miou, "iou": [None if np.isnan(v) else v for v in self.iou],
                 "pixel_accuracy": self.pixel_accuracy,
                 "depth_miou": {str(k): v for k, v in self.depth_miou.items()},
-                "seconds": self.seconds}
+                "seconds": self.seconds,
+                **({"instance_scores": self.instance_scores} if self.instance_scores else {})}
 
     @classmethod
     def from_json(cls, r: Any) -> EpochRecord:
@@ -68,7 +70,9 @@ class EpochRecord:
             pixel_accuracy=(None if r.get("pixel_accuracy") is None
                             else float(r["pixel_accuracy"])),
             depth_miou={int(k): float(v) for k, v in (r.get("depth_miou") or {}).items()},
-            seconds=None if r.get("seconds") is None else float(r["seconds"]))
+            seconds=None if r.get("seconds") is None else float(r["seconds"]),
+            instance_scores={str(k): float(v)
+                             for k, v in (r.get("instance_scores") or {}).items()})
 
 
 def append_epoch(run_dir: str | Path, epoch: EpochRecord | EpochReport) -> None:

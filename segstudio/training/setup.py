@@ -18,6 +18,7 @@ from torch import nn
 from segstudio.errors import SegStudioError
 from segstudio.inference.checkpoints import load_checkpoint, load_optimizer_state, read_meta
 from segstudio.inference.devices import cpu_threads_for_training, describe, resolve_device
+from segstudio.inference.instance_model import TASK_INSTANCES
 from segstudio.io.atomic import atomic_write_text
 from segstudio.models import count_parameters, create_model
 from segstudio.models.base import SegmentationModel
@@ -138,14 +139,14 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
         torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training(gui))
     torch.manual_seed(cfg.seed)
     data = load_training_data(project, cfg.val_fraction, cfg.seed)
-    K = len(project.classes)
+    K = data.target_classes  # an instance project adds the object boundary class
     n_out = model_num_classes(K)
     shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
                       tuple(s.mask.shape[1] for s in data.train), K, data.channels)
     cfg, chosen = resolve(cfg, shape)
     if chosen:
         data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")
-    counts = count_labelled_pixels((s.mask for s in data.train), K)
+    counts = count_labelled_pixels((s.train_mask for s in data.train), K)
     loss_fn = build_loss(cfg.loss, n_out, counts).to(device)
 
     start = _start(project, cfg, data, n_out)
@@ -173,6 +174,8 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
         "channels": data.channels, "normalisation": data.norm.to_json(),
         "project": project.name, "train_config": cfg.to_json(),
     }
+    if data.instances:
+        meta_base["task"] = TASK_INSTANCES
     atomic_write_text(start.run_dir / CONFIG_FILE, json.dumps(
         {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
          "val_images": [s.image_id for s in data.val], "iterations_per_epoch": ipe,
