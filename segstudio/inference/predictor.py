@@ -16,7 +16,7 @@ from segstudio.inference.instance_model import is_instance_meta, object_maps, se
 from segstudio.inference.instance_postprocess import (
     InstanceParams,
     classes_of_objects,
-    instances_from_probs,
+    instances_from_probs_tiled,
 )
 from segstudio.inference.preprocess import Normalisation, as_channels
 from segstudio.inference.tiling import Prediction, predict_tiled
@@ -88,7 +88,10 @@ class Predictor:
         K = len(self.class_names)
         labels, confidence = semantic_labels(probs, K)
         maps = object_maps(probs, K)
-        instances = instances_from_probs(maps.foreground, maps.interior, self.instance_params)
+        # in blocks with a margin, so that a large image costs a bounded amount per block and
+        # objects crossing block borders stay whole (instance_postprocess.py)
+        instances = instances_from_probs_tiled(maps.foreground, maps.interior,
+                                               self.instance_params)
         classes = classes_of_objects(instances, maps.class_probs)
         return Prediction(labels, confidence, probs if keep_probabilities else None,
                           instances, classes)

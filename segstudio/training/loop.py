@@ -42,7 +42,7 @@ from segstudio.training.events import (
     RunFinished,
     RunStarted,
 )
-from segstudio.training.instance_tuning import tune_objects
+from segstudio.training.instance_tuning import epoch_objects, tune_objects
 from segstudio.training.run_log import METRICS_FILE, append_epoch
 from segstudio.training.schedule import (
     PATIENCE_FROM,
@@ -329,7 +329,10 @@ class _Run:
         s, cfg = self.s, self.cfg
         cases: list[ObjectCase] | None = [] if s.data.instances else None
         report = validate_epoch(s.model, s.data, s.device, cfg.val_tile, epoch, totals.mean,
-                                s.use_amp, self.object_params, cases)
+                                s.use_amp, cases)
+        if cases is not None:
+            self.object_params, objects = epoch_objects(cases)
+            report = replace(report, instance_scores=objects)
         progress = schedule_progress(self.step, s.total_steps, self.elapsed(), cfg.time_budget_s)
         # An instance model is kept for its objects (mean AP over 0.5:0.95), not its pixels.
         selection = report.instance_scores.get("map", report.miou) if cases is not None \

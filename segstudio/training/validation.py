@@ -1,7 +1,7 @@
 """Scoring a model on the validation images at the end of an epoch: confusion matrix, per-class
-IoU, mIoU, pixel accuracy, validation loss, (U-Net++) the mIoU of every pruning depth and, for
-instance projects, the object scores (AP at IoU 0.5, mean AP over 0.5:0.95, AJI, count error)
-of the objects the watershed makes of the prediction."""
+IoU, mIoU, pixel accuracy, validation loss and (U-Net++) the mIoU of every pruning depth. For
+instance projects each image's object maps are kept (``ObjectCase``); instance_tuning.py makes
+and scores the objects."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from segstudio.core.instance_metrics import InstanceScores
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.inference.instance_model import object_maps, semantic_labels
-from segstudio.inference.instance_postprocess import InstanceParams, instances_from_probs
 from segstudio.inference.tiling import predict_heads, predict_probabilities
 from segstudio.models.base import SegmentationModel
 from segstudio.training.data import TrainingData
 from segstudio.training.events import EpochReport
-
-# the object scores the dashboard and the metrics log carry per epoch
-EPOCH_OBJECT_SCORES = ("ap50", "ap75", "map", "aji", "count_error")
 
 
 @dataclass(frozen=True)
@@ -35,11 +30,10 @@ class ObjectCase:
 @torch.no_grad()
 def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.device,
                    tile: int, epoch: int, train_loss: float, amp: bool,
-                   params: InstanceParams | None = None,
                    keep: list[ObjectCase] | None = None) -> EpochReport:
-    """The epoch's report (best=False, seconds=0: the loop fills them in). The model is put
-    in eval mode for the pass and back in train mode after. Instance projects: objects are
-    made with ``params`` and, when ``keep`` is a list, each image's maps are appended to it."""
+    """The epoch's report (best=False, seconds=0, no object scores: the loop fills them in).
+    The model is put in eval mode for the pass and back in train mode after. Instance
+    projects: each image's maps are appended to ``keep``."""
     model.eval()
     K = data.num_classes
 
@@ -49,8 +43,6 @@ def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.d
     cm = ConfusionMatrix(K)
     depths = list(getattr(model, "depths", []) or [])
     depth_cms = {d: ConfusionMatrix(K) for d in depths} if len(depths) > 1 else {}
-    objects = InstanceScores() if data.instances else None
-    params = params or InstanceParams()
     losses: list[float] = []
     weights: list[int] = []
     for s in data.val:
@@ -71,23 +63,15 @@ def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.d
             p_true = np.take_along_axis(probs, truth, 0)[0]
             losses.append(float(-np.log(np.clip(p_true[labelled], 1e-7, 1)).mean()))
             weights.append(n)
-        if objects is not None and s.instances is not None:
+        if keep is not None and s.instances is not None:
             maps = object_maps(probs, K)
-            unlabelled = ~(s.mask != 255)
-            pred = instances_from_probs(maps.foreground, maps.interior, params)
-            objects.update(s.instances, pred, unlabelled=unlabelled if unlabelled.any() else None)
-            if keep is not None:
-                keep.append(ObjectCase(maps.foreground.astype(np.float16),
-                                       maps.interior.astype(np.float16), s.instances,
-                                       unlabelled if unlabelled.any() else None))
+            unlabelled = s.mask == 255
+            keep.append(ObjectCase(maps.foreground.astype(np.float16),
+                                   maps.interior.astype(np.float16), s.instances,
+                                   unlabelled if unlabelled.any() else None))
     model.train()
     iou = cm.iou_per_class()
     val_loss = float(np.average(losses, weights=weights)) if losses else None
-    scores: dict[str, float] = {}
-    if objects is not None:
-        summary = objects.summary()
-        scores = {k: float(summary[k]) for k in EPOCH_OBJECT_SCORES}
     return EpochReport(epoch, train_loss, val_loss, cm.matrix.copy(),
                        tuple(float(v) for v in iou), cm.miou(), cm.pixel_accuracy(),
-                       {d: dcm.miou() for d, dcm in depth_cms.items()},
-                       instance_scores=scores)
+                       {d: dcm.miou() for d, dcm in depth_cms.items()})
