@@ -123,3 +123,15 @@ def test_sparse_instance_labels_train(tmp_path):
     assert events[-1].reason == "completed", events[-1].message
     epochs = [e for e in events if isinstance(e, EpochReport)]
     assert "ap50" in epochs[-1].instance_scores
+
+
+@pytest.mark.parametrize("arch,options", [("unetpp", {"base_width": 4, "levels": 3}),
+                                          ("unet3p", {"base_width": 4, "levels": 3})])
+def test_every_architecture_trains_an_instance_model(cells, arch, options):
+    cfg = TrainConfig(**{**TINY, "architecture": arch, "model": options, "epochs": 1})
+    events = list(train(cells, cfg))
+    assert events[-1].reason == "completed", events[-1].message
+    epochs = [e for e in events if isinstance(e, EpochReport)]
+    assert "map" in epochs[-1].instance_scores
+    if arch == "unetpp":
+        assert epochs[-1].depth_miou  # every pruning depth scored in the project's classes
