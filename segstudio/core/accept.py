@@ -43,3 +43,49 @@ def plan_accept(mask: np.ndarray, labels: np.ndarray, mode: str = "unlabelled",
     sl = (slice(rect.y0, rect.y1), slice(rect.x0, rect.x1))
     block = np.where(take[sl], labels[sl], mask[sl]).astype(np.uint8)
     return rect, block
+
+
+def plan_accept_objects(labels: np.ndarray, classes: np.ndarray, instances: np.ndarray,
+                        mode: str = "unlabelled") -> tuple[Rect, np.ndarray] | None:
+    """Accepting an instance model's prediction into a packed label array (core/instances.py:
+    class << 24 | id). ``classes`` is the predicted class per pixel, ``instances`` the predicted
+    objects. "unlabelled": every predicted object that touches no object of the user and lies
+    mostly on pixels not labelled yet becomes a new object (ids after the largest in use) on
+    those pixels; predicted background fills the other pixels not labelled. "everywhere": the
+    prediction replaces the labels. Returns the bounding box and its new values, or None."""
+    from segstudio.core.instances import ID_BITS, ID_MASK, UNLABELLED_LABEL
+
+    if mode not in ("unlabelled", "everywhere"):
+        raise ValueError("objects are accepted 'unlabelled' or 'everywhere'")
+    if labels.shape != classes.shape or labels.shape != instances.shape:
+        raise ValueError("prediction and labels sizes differ")
+    inst = instances.astype(np.int64)
+    if mode == "everywhere":
+        new = (classes.astype(np.uint32) << ID_BITS) | instances.astype(np.uint32)
+        take = new != labels
+    else:
+        free = labels == UNLABELLED_LABEL
+        user_ids = (labels & ID_MASK) != 0
+        n = int(inst.max(initial=0)) + 1
+        total = np.bincount(inst.ravel(), minlength=n)
+        on_free = np.bincount(inst[free], minlength=n)
+        on_objects = np.bincount(inst[user_ids], minlength=n)
+        ok = (on_free * 2 > total) & (on_objects == 0)
+        ok[0] = False
+        base = int((labels & ID_MASK).max(initial=0))
+        new_id = np.zeros(n, np.int64)
+        new_id[ok] = base + np.arange(1, int(ok.sum()) + 1)
+        obj = ok[inst] & free
+        bg = free & (inst == 0) & (classes == 0)
+        new = labels.copy()
+        new[bg] = 0
+        new[obj] = (classes[obj].astype(np.uint32) << ID_BITS) | new_id[inst[obj]].astype(
+            np.uint32)
+        take = new != labels
+    if not take.any():
+        return None
+    rows = np.flatnonzero(take.any(1))
+    cols = np.flatnonzero(take.any(0))
+    rect = Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    sl = (slice(rect.y0, rect.y1), slice(rect.x0, rect.x1))
+    return rect, np.where(take[sl], new[sl], labels[sl]).astype(np.uint32)

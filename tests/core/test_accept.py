@@ -51,3 +51,28 @@ def test_region_and_confidence(case):
 def test_nothing_to_do_returns_none(case):
     mask, _ = case
     assert plan_accept(mask, mask.copy(), "everywhere") is None
+
+
+def test_accepting_objects_adds_new_ids_only_where_not_labelled():
+    from segstudio.core.accept import plan_accept_objects
+    from segstudio.core.instances import UNLABELLED_LABEL, label_value, unpack
+
+    labels = np.full((10, 12), UNLABELLED_LABEL, np.uint32)
+    labels[0:4, 0:4] = label_value(1, 5)      # the user's object 5
+    labels[0:4, 4:6] = label_value(0)         # and some background
+    inst = np.zeros((10, 12), np.uint32)
+    inst[0:4, 0:5] = 1                        # overlaps the user's object: not taken
+    inst[6:9, 6:9] = 2                        # on unlabelled pixels: becomes object 6
+    classes = np.where(inst > 0, 1, 0).astype(np.uint8)
+    rect, block = plan_accept_objects(labels, classes, inst)
+    out = labels.copy()
+    out[rect.y0:rect.y1, rect.x0:rect.x1] = block
+    mask, ids = unpack(out)
+    assert set(np.unique(ids).tolist()) == {0, 5, 6}
+    assert (ids[6:9, 6:9] == 6).all() and (mask[6:9, 6:9] == 1).all()
+    np.testing.assert_array_equal(out[0:4, 0:6], labels[0:4, 0:6])  # the user's labels stay
+    assert mask[9, 11] == 0 and ids[9, 11] == 0  # predicted background fills unlabelled
+    assert mask[0:4, 4][0] == 0
+    every = plan_accept_objects(labels, classes, inst, "everywhere")
+    assert every is not None
+    assert plan_accept_objects(out, classes, inst) is None  # nothing left to accept
