@@ -68,6 +68,20 @@ def _centres(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([ys, xs], 1).astype(np.int32)
 
 
+def colour_fraction(images: Iterable[np.ndarray]) -> float:
+    """The fraction of images whose colour channels differ somewhere (checked on a sample of
+    pixels): a grey scan saved as RGB counts as grey."""
+    n = colour = 0
+    for img in images:
+        n += 1
+        if img.ndim == 3 and img.shape[2] >= 3:
+            step = max(1, int(np.sqrt(img.shape[0] * img.shape[1] / 65536)))
+            sub = img[::step, ::step, :3]
+            colour += bool(np.any(sub[..., 0] != sub[..., 1]) or
+                           np.any(sub[..., 1] != sub[..., 2]))
+    return colour / n if n else 0.0
+
+
 def compute_normalisation(images: Iterable[np.ndarray], channels: int) -> Normalisation:
     total = np.zeros(channels)
     total_sq = np.zeros(channels)

@@ -19,6 +19,7 @@ AUTO = "auto"
 # default), which keeps a CPU step near a second and fits any GPU.
 BATCH_PIXELS = 8 * 192 * 192
 PATCH_MIN, PATCH_MAX = 64, 256
+INSTANCE_PATCH = 128
 # Measured winners (docs/quality.md): plain cross-entropy has the lowest ISBI pixel error;
 # cross-entropy with square-root frequency weights the best CamVid mIoU (it lifts the rare
 # classes; full inverse-frequency weights made the common "Building" collapse).
@@ -34,6 +35,10 @@ class DataShape:
     widths: tuple[int, ...]
     num_classes: int            # project classes (2 = a binary model)
     channels: int = 1           # 1 = grey, 3 = colour
+    # fraction of the images whose channels differ (grey scans saved as RGB are grey);
+    # None: judged by ``channels``
+    colour_fraction: float | None = None
+    instances: bool = False     # an instance project (objects, not only classes)
 
 
 def auto_patch(shape: DataShape) -> int:
@@ -57,8 +62,13 @@ def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]
     patch, batch, loss = cfg.patch, cfg.batch, dict(cfg.loss)
     if patch == 0:
         patch = auto_patch(shape)
-        notes.append(f"patch {patch} (images are about {int(np.median(shape.heights))} x "
-                     f"{int(np.median(shape.widths))})")
+        why = f"images are about {int(np.median(shape.heights))} x {int(np.median(shape.widths))}"
+        if shape.instances and patch > INSTANCE_PATCH:
+            # Objects are small next to the image: more, smaller patches per batch (the same
+            # pixels) learned DSB2018's nuclei faster (docs/quality.md).
+            patch = INSTANCE_PATCH
+            why += "; objects: smaller patches, more of them"
+        notes.append(f"patch {patch} ({why})")
     if batch == 0:
         batch = auto_batch(patch)
         notes.append(f"batch {batch}")
@@ -72,10 +82,13 @@ def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]
     aug = cfg.augment
     if aug.rotate90 == AUTO:
         # Colour photographs have an up and a down (sky above road): rotating them cost CamVid
-        # 7 points of mIoU; grey microscopy and EM have no preferred orientation.
-        aug = replace(aug, rotate90=shape.channels != 3)
-        notes.append("90-degree rotations " + ("on (grey images)" if aug.rotate90
-                                               else "off (colour images)"))
+        # 7 points of mIoU; grey microscopy and EM have no preferred orientation. Grey images
+        # stored as RGB (557 of DSB2018's 664) are grey.
+        colour = (shape.colour_fraction >= 0.5 if shape.colour_fraction is not None
+                  else shape.channels == 3)
+        aug = replace(aug, rotate90=not colour)
+        notes.append("90-degree rotations " + ("off (colour images)" if colour
+                                               else "on (grey images)"))
     if not notes:
         return cfg, []
     return replace(cfg, patch=patch, batch=batch, loss=loss, augment=aug), notes

@@ -26,7 +26,7 @@ from segstudio.project.project import Project
 from segstudio.training.augment import PatchSampler
 from segstudio.training.class_stats import class_weights, count_labelled_pixels, pos_weight
 from segstudio.training.config import TrainConfig
-from segstudio.training.data import TrainingData, load_training_data
+from segstudio.training.data import TrainingData, colour_fraction, load_training_data
 from segstudio.training.defaults import DataShape, resolve
 from segstudio.training.events import RunStarted
 from segstudio.training.losses import build_loss
@@ -142,7 +142,8 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     K = data.target_classes  # an instance project adds the object boundary class
     n_out = model_num_classes(K)
     shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
-                      tuple(s.mask.shape[1] for s in data.train), K, data.channels)
+                      tuple(s.mask.shape[1] for s in data.train), K, data.channels,
+                      colour_fraction(s.image for s in data.train), data.instances)
     cfg, chosen = resolve(cfg, shape)
     if chosen:
         data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")

@@ -63,3 +63,21 @@ def test_unknown_augmentation_option_is_a_clear_error(tmp_path, capsys):
     assert "Unknown augmentation option(s): bogus" in capsys.readouterr().err
     assert main(["train", str(demo.root), "--augment", "[1]"]) == 2
     assert TrainConfig(augment={"elastic": 4}).augment.elastic == 4   # the rest stay default
+
+
+def test_grey_images_stored_as_rgb_rotate_and_instance_projects_take_smaller_patches():
+    import numpy as np
+
+    from segstudio.training.data import colour_fraction
+
+    grey_rgb = np.repeat(np.arange(64, dtype=np.uint8).reshape(8, 8, 1), 3, axis=2)
+    colour = grey_rgb.copy()
+    colour[0, 0, 1] = 200
+    assert colour_fraction([grey_rgb, grey_rgb, colour]) == 1 / 3
+    assert colour_fraction([np.zeros((4, 4), np.uint8)]) == 0.0
+    shape = DataShape((256,), (320,), 3, channels=3, colour_fraction=1 / 3, instances=True)
+    cfg, notes = resolve(TrainConfig(), shape)
+    assert cfg.augment.rotate90 is True and cfg.patch == 128 and cfg.batch == 18
+    semantic = resolve(TrainConfig(), DataShape((256,), (320,), 2, channels=3,
+                                                colour_fraction=0.9))[0]
+    assert semantic.patch == 256 and semantic.augment.rotate90 is False
