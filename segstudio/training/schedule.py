@@ -23,6 +23,10 @@ READ_LOSSES_EVERY_S = 0.1
 
 # A gain in validation mIoU smaller than this is no gain.
 MIN_GAIN = 1e-6
+# Under a time budget the warm-up ends by this share of the budget at the latest: one epoch of
+# DSB2018 (276 steps) is a third of a 15-minute CPU run, which then never trained at its full
+# learning rate (docs/quality.md).
+WARMUP_BUDGET_SHARE = 0.05
 
 
 def lr_at(step: int, total: int, warmup: int, base: float, time_fraction: float = 0.0) -> float:
@@ -32,7 +36,11 @@ def lr_at(step: int, total: int, warmup: int, base: float, time_fraction: float 
     epochs, ends the run: a budgeted run still ends on low learning rates, where a cut-off
     cosine would stop at a high one (measured: ISBI, docs/quality.md)."""
     if warmup > 0 and step < warmup:
-        return base * (step + 1) / warmup
+        ramp = (step + 1) / warmup
+        if time_fraction > 0:
+            ramp = max(ramp, time_fraction / WARMUP_BUDGET_SHARE)
+        if ramp < 1:
+            return base * ramp
     t = max((step - warmup) / max(1, total - warmup), time_fraction)
     return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 

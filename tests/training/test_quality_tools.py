@@ -80,9 +80,12 @@ def test_time_budget_moves_the_cosine_on():
     # Halfway through the steps but the whole budget used: the rate is at its floor.
     assert lr_at(50, 100, 0, 1.0, time_fraction=1.0) == pytest.approx(0.01)
     assert lr_at(50, 100, 0, 1.0, time_fraction=0.0) == pytest.approx(0.505)
-    # The later of steps and time wins; warm-up is unaffected.
+    # The later of steps and time wins.
     assert lr_at(90, 100, 0, 1.0, 0.1) == lr_at(90, 100, 0, 1.0)
-    assert lr_at(2, 100, 10, 1.0, 0.9) == pytest.approx(0.3)
+    # Warm-up: by steps, but over by 5 % of the budget at the latest (then the cosine by time).
+    assert lr_at(2, 100, 10, 1.0, 0.01) == pytest.approx(0.3)
+    assert lr_at(2, 100, 10, 1.0, 0.04) == pytest.approx(0.8)
+    assert lr_at(2, 100, 10, 1.0, 0.5) == pytest.approx(lr_at(50, 100, 0, 1.0, 0.5))
 
 
 def test_cli_evaluate_matches_sklearn(tmp_path, capsys):
