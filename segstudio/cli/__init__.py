@@ -6,6 +6,7 @@ command is given).
     segstudio train PROJECT   train a model headless (options: segstudio train --help)
     segstudio evaluate PROJECT CHECKPOINT   score a model on the project's test masks
     segstudio import DATASET PROJECT   a folder of images + index masks becomes a project
+                                       (--instances: + instance maps, an instance project)
     segstudio export PROJECT --out DIR             masks as index PNG, colour PNG, COCO
     segstudio export-model CHECKPOINT --out DIR    safetensors, TorchScript, ONNX + scripts
     segstudio predict MODEL IMAGES... --out DIR    index masks (and COCO) for images
@@ -85,10 +86,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "evaluate": _lazy("cli.evaluate", "score a model on a project's test (or val) masks: "
                       "per-class IoU, mIoU, pixel error", "add_evaluate_arguments",
                       "cmd_evaluate"),
-    "import": _lazy("cli.train", "make a project from a folder of images and index masks",
-                    "add_import_arguments", "cmd_import"),
-    "export": _lazy("cli.export", "export a project's masks (index PNG, colour PNG, COCO JSON)",
-                    "add_export_arguments", "cmd_export"),
+    "import": _lazy("cli.train", "make a project from a folder of images and index masks "
+                    "(or instance maps: --instances)", "add_import_arguments", "cmd_import"),
+    "export": _lazy("cli.export", "export a project's masks (index PNG, colour PNG, COCO JSON; "
+                    "instance maps and measurements CSV)", "add_export_arguments",
+                    "cmd_export"),
     "export-model": _lazy("cli.export", "export a model (safetensors, TorchScript, ONNX) with "
                           "sample scripts", "add_export_model_arguments", "cmd_export_model"),
     "predict": _lazy("cli.export", "segment images with a model, writing index masks (and "

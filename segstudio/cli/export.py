@@ -25,9 +25,12 @@ EXIT_SOME_FAILED = 2  # same status as any other error a user can cause (see cli
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
     p.add_argument("--out", required=True, metavar="DIR", help="destination folder")
-    p.add_argument("--format", default="index,color,coco", metavar="LIST",
+    p.add_argument("--format", metavar="LIST",
                    help="comma-separated: index (grayscale PNG, value = class index), color "
-                        "(RGBA PNG), coco (JSON); default: all three")
+                        "(RGBA PNG), coco (JSON: one annotation per region, in an instance "
+                        "project per object); instance projects also: instances (instance "
+                        "maps, 16-bit PNG or uint32 TIFF), measurements (CSV, one row per "
+                        "object); default: all of the project's")
     p.add_argument("--palette", action="store_true",
                    help="index masks as palette PNGs carrying the class colours (viewers show "
                         "colours; OpenCV's imread then returns colours, not class indices)")
@@ -111,11 +114,11 @@ def _progress_printer(label: str) -> Callable[[int, int], None]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from segstudio.core.classes import ClassInfo
-    from segstudio.project.mask_export import export_masks, parse_formats
+    from segstudio.project.mask_export import default_formats, export_masks, parse_formats
     from segstudio.project.project import Project
 
-    formats = parse_formats(args.format)
     project = Project.open(args.project)
+    formats = parse_formats(args.format or default_formats(project))
     out = _out_folder(args.out)
     predictions = classes = None
     if args.which == "predictions":
@@ -238,8 +241,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ import-masks
 def add_import_masks_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("project", help="project folder")
-    p.add_argument("source", help="folder of index masks, labelme .json file(s) or a COCO .json")
-    p.add_argument("--format", required=True, choices=("index", "labelme", "coco"))
+    p.add_argument("source", help="folder of index masks, labelme .json file(s), a COCO .json "
+                                  "or (instance projects) a folder of instance maps")
+    p.add_argument("--format", required=True, choices=("index", "labelme", "coco", "instances"),
+                   help="index: semantic projects; instances (<stem>.png|.tif, 0 = no object): "
+                        "instance projects; labelme, coco: both (in an instance project one "
+                        "object per shape or annotation)")
     p.add_argument("--merge", action="store_true",
                    help="paint imported labels over existing masks instead of replacing them")
     p.add_argument("--background", metavar="CLASS",

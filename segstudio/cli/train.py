@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segstudio.errors import ConfigError
@@ -185,19 +186,40 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help="folder with <split>/images and <split>/masks")
+    p.add_argument("dataset", help="folder with <split>/images and <split>/masks (or "
+                                   "<split>/instances with --instances)")
     p.add_argument("project", help="new project folder to create")
-    p.add_argument("--classes", help="class names, comma-separated, in index order")
+    p.add_argument("--classes", help="class names, comma-separated, in index order (with "
+                                     "--instances index 0 is the background)")
+    p.add_argument("--instances", action="store_true",
+                   help="an instance project from <split>/instances/<stem>.png|.tif (0 = no "
+                        "object, 1..N one id per object); an object's class comes from "
+                        "<split>/masks if present, else it is class 1")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from segstudio.project.dataset_import import import_dataset
 
     names = [n.strip() for n in args.classes.split(",")] if args.classes else None
-    p = import_dataset(args.dataset, args.project, names)
+    objects = ""
+    if args.instances:
+        from segstudio.cli.export import _progress_printer
+        from segstudio.project.instance_dataset_import import import_instance_dataset
+
+        result = import_instance_dataset(args.dataset, args.project, names,
+                                         progress=_progress_printer("importing"))
+        for note in result.notes:
+            print(f"note: {note}")
+        p = result.project
+        objects = f", {result.objects:,} objects"
+    else:
+        p = import_dataset(args.dataset, args.project, names)
+        src = Path(args.dataset)
+        if (src / "instances").is_dir() or any(d.is_dir() for d in src.glob("*/instances")):
+            print("note: the data set has instances/ folders; --instances imports its objects")
     splits: dict[str, int] = {}
     for e in p.images:
         splits[e.split] = splits.get(e.split, 0) + 1
     print(f"Imported {len(p.images)} images (" + ", ".join(f"{k} {v}" for k, v in splits.items())
-          + f") with {len(p.classes)} classes into {p.root}")
+          + f"{objects}) with {len(p.classes)} classes into {p.root}")
     return 0

@@ -238,16 +238,24 @@ def components(mask: np.ndarray, num_classes: int | None = None
         for k in range(1, n):
             x0, y0, bw, bh, area = (int(v) for v in stats[k])
             strip = labels[:, x0:x0 + bw] == k           # H x bw, full columns
-            counts = _runs(strip.ravel(order="F"))
-            counts[0] += x0 * h                          # columns left of the strip
-            trailing = (w - x0 - bw) * h                 # columns right of it
-            if trailing:
-                if len(counts) % 2 == 1:                 # last run is zeros: extend it
-                    counts[-1] += trailing
-                else:
-                    counts.append(trailing)
-            rle = rle_from_counts(counts, (h, w))
+            rle = strip_rle(strip, x0, w)
             yield c, rle, area, [x0, y0, bw, bh], strip[y0:y0 + bh]
+
+
+def strip_rle(strip: np.ndarray, x0: int, w: int) -> dict[str, Any]:
+    """COCO RLE of an H x W mask given only its columns ``x0 .. x0 + strip.shape[1]`` (a bool
+    H x bw strip; every other column empty): the runs of a component without touching the
+    rest of the image."""
+    h, bw = strip.shape
+    counts = _runs(strip.ravel(order="F"))
+    counts[0] += x0 * h                          # columns left of the strip
+    trailing = (w - x0 - bw) * h                 # columns right of it
+    if trailing:
+        if len(counts) % 2 == 1:                 # last run is zeros: extend it
+            counts[-1] += trailing
+        else:
+            counts.append(trailing)
+    return rle_from_counts(counts, (h, w))
 
 
 # ------------------------------------------------------------------------------ documents

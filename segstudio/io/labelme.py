@@ -10,7 +10,9 @@ Shape types: ``polygon``; ``rectangle`` (two opposite corners, both pixels inclu
 ``circle`` (centre + a point on the circle); ``mask`` (labelme >= 5.3: a base64 PNG for the
 box between its two points). ``line``, ``linestrip``, ``point`` and ``points`` enclose no area
 and are skipped (the import summary lists them). Shapes are painted in file order, so a
-later shape covers an earlier one where they overlap, as in labelme2voc.
+later shape covers an earlier one where they overlap, as in labelme2voc. In an instance
+project each shape is one object, except that shapes sharing a label and a ``group_id`` are one
+object together (labelme's convention for an object drawn in several parts).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class LabelmeShape:
     shape_type: str
     points: np.ndarray            # (n, 2) float64, x then y
     mask_png: str | None = None   # base64 PNG for shape_type "mask"
+    group_id: int | None = None   # labelme's group: shapes of one label and group are one object
 
 
 @dataclass
@@ -102,7 +105,9 @@ def read_labelme(path: str | os.PathLike[str]) -> LabelmeFile:
         if kind == "mask" and not isinstance(mask_png, str):
             out.skipped.append(f"{where}: no mask data")
             continue
-        out.shapes.append(LabelmeShape(label, kind, pts, mask_png))
+        group = s.get("group_id")
+        group = group if isinstance(group, int) and not isinstance(group, bool) else None
+        out.shapes.append(LabelmeShape(label, kind, pts, mask_png, group))
     return out
 
 

@@ -1,6 +1,7 @@
 """Plans the import of a COCO JSON file: categories become classes, each image record is
 matched to a project image by ``file_name``, and its annotations (polygons, uncompressed or
-compressed RLE) are painted larger first, so a smaller object on a larger one stays visible."""
+compressed RLE) are painted larger first, so a smaller object on a larger one stays visible.
+In an instance project each annotation is one object (see instance_import)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from segstudio.project.class_mapping import ClassMap
 from segstudio.project.image_matching import ImageMatcher
 from segstudio.project.import_plan import ImportJob, ImportPlan, MaskImportError, MaskMaker
+from segstudio.project.instance_import import coco_instance_maker
 
 
 def read_coco_json(path: Path) -> dict[str, Any]:
@@ -74,7 +76,8 @@ def plan_coco(src: Path, matcher: ImageMatcher, classes: ClassMap) -> ImportPlan
             declared = (int(img["height"]), int(img["width"]))
         except (KeyError, TypeError, ValueError):
             declared = None
-        plan.jobs.append(ImportJob(entry, name, _coco_maker(anns, cats), declared))
+        plan.jobs.append(ImportJob(entry, name, _coco_maker(anns, cats), declared,
+                                   make_instances=coco_instance_maker(anns, cats)))
     orphans = sum(len(v) for k, v in by_image.items() if k not in known_ids)
     if orphans:
         plan.skipped.append(f"{orphans} annotation(s) refer to image ids not in 'images'")

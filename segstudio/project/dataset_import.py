@@ -6,7 +6,8 @@ Layout (the one of ../shared/data and of many public data sets):
     DATASET/<split>/masks/<stem>.png     single-channel, values = class index, 255 = void
 
 A flat ``DATASET/images`` + ``DATASET/masks`` works too (split "auto"). Images are referenced
-where they are; masks are re-written into the project's masks/ folder.
+where they are; masks are re-written into the project's masks/ folder. Instance labels
+(``<split>/instances``) make an instance project: instance_dataset_import.py.
 """
 
 from __future__ import annotations
@@ -27,18 +28,36 @@ SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "va
                "validation": "val", "test": "test", "testing": "test"}
 
 
-def _pairs(root: Path) -> list[tuple[str, Path, Path | None]]:
-    """(split, image, mask or None) for every image of the data set."""
-    out = []
+def dataset_subsets(root: Path, labels: str = "masks") -> list[tuple[str, Path]]:
+    """(split, folder) of each subset: ``<split>/images`` folders, else ``images/`` itself
+    (split "auto"). ``labels`` names the label folder the error message asks for."""
     subsets = [(SPLIT_NAMES[d.name.lower()], d) for d in sorted(root.iterdir())
                if d.is_dir() and d.name.lower() in SPLIT_NAMES and (d / "images").is_dir()]
     if not subsets and (root / "images").is_dir():
         subsets = [("auto", root)]
     if not subsets:
         raise ProjectError(f"{root} does not look like a data set: expected <split>/images and "
-                           "<split>/masks folders (split = train, val, test) or images/ and "
-                           "masks/.")
-    for split, folder in subsets:
+                           f"<split>/{labels} folders (split = train, val, test) or images/ and "
+                           f"{labels}/.")
+    return subsets
+
+
+def check_paths(source: str | os.PathLike[str], dest: str | os.PathLike[str],
+                labels: str = "masks") -> tuple[Path, Path]:
+    """The resolved data set and new project folders, or ProjectError."""
+    src, dst = resolve_path(source), resolve_path(dest)
+    if not src.is_dir():
+        raise ProjectError(f"{src}: no such folder (give a folder with <split>/images and "
+                           f"<split>/{labels}).")
+    if (dst / PROJECT_FILE).exists():
+        raise ProjectError(f"{dst} already holds a project; choose a new folder.")
+    return src, dst
+
+
+def _pairs(root: Path) -> list[tuple[str, Path, Path | None]]:
+    """(split, image, mask or None) for every image of the data set."""
+    out = []
+    for split, folder in dataset_subsets(root):
         masks = {p.stem: p for p in (folder / "masks").glob("*.png")} \
             if (folder / "masks").is_dir() else {}
         for img in find_images(folder / "images"):
@@ -48,12 +67,7 @@ def _pairs(root: Path) -> list[tuple[str, Path, Path | None]]:
 
 def import_dataset(source: str | os.PathLike[str], dest: str | os.PathLike[str],
                    class_names: list[str] | None = None) -> Project:
-    src, dst = resolve_path(source), resolve_path(dest)
-    if not src.is_dir():
-        raise ProjectError(f"{src}: no such folder (give a folder with <split>/images and "
-                           "<split>/masks).")
-    if (dst / PROJECT_FILE).exists():
-        raise ProjectError(f"{dst} already holds a project; choose a new folder.")
+    src, dst = check_paths(source, dest)
     pairs = _pairs(src)
     if not pairs:
         raise ProjectError(f"No images found under {src}.")

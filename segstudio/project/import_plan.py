@@ -16,6 +16,10 @@ from segstudio.project.project import ImageEntry
 # (height, width) of the image, the mask to paint on -> the imported mask and notes on what
 # was left out
 MaskMaker = Callable[[tuple[int, int], np.ndarray], tuple[np.ndarray, list[str]]]
+# Instance projects: (height, width), the mask and the instance map to paint on, merge (True:
+# keep what is there; False: they are blank) -> the imported mask, instance map and notes
+InstanceMaker = Callable[[tuple[int, int], np.ndarray, np.ndarray, bool],
+                         tuple[np.ndarray, np.ndarray, list[str]]]
 
 
 class MaskImportError(SegStudioError):
@@ -24,12 +28,14 @@ class MaskImportError(SegStudioError):
 
 @dataclass
 class ImportJob:
-    """One image to write: its entry, the source item name and a function making its mask."""
+    """One image to write: its entry, the source item name and a function making its mask
+    (and one making mask and instance map, for instance projects)."""
     entry: ImageEntry
     item: str
-    make: MaskMaker
+    make: MaskMaker | None
     declared: tuple[int, int] | None = None   # size the source says the image has (checked)
     fallback: tuple[int, int] | None = None   # size to use if the image cannot be read
+    make_instances: InstanceMaker | None = None
 
 
 @dataclass

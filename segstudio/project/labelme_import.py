@@ -1,6 +1,7 @@
 """Plans the import of labelme JSON files (one file, or a folder searched recursively): each
 is matched to an image by its ``imagePath`` (relative to the JSON file), then by stem, and its
-shapes are painted in file order (see :mod:`segstudio.io.labelme` for the pixel rules)."""
+shapes are painted in file order (see :mod:`segstudio.io.labelme` for the pixel rules). In an
+instance project each shape is one object (see instance_import)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from segstudio.errors import MaskError
 from segstudio.project.class_mapping import ClassMap
 from segstudio.project.image_matching import ImageMatcher
 from segstudio.project.import_plan import ImportJob, ImportPlan, MaskImportError, MaskMaker
+from segstudio.project.instance_import import labelme_instance_maker
 from segstudio.project.project import natural_key
 
 if TYPE_CHECKING:  # segstudio.io.labelme is imported when a file is read
@@ -51,7 +53,8 @@ def plan_labelme(src: Path, matcher: ImageMatcher, classes: ClassMap) -> ImportP
         plan.skipped.extend(f"{item}: {t}" for t in lf.skipped)
         class_of = {s.label: classes.index(s.label) for s in lf.shapes}
         declared = (lf.height, lf.width) if lf.height and lf.width else None
-        plan.jobs.append(ImportJob(entry, item, _labelme_maker(lf, class_of), declared))
+        plan.jobs.append(ImportJob(entry, item, _labelme_maker(lf, class_of), declared,
+                                   make_instances=labelme_instance_maker(lf, class_of)))
     return plan
 
 

@@ -15,7 +15,12 @@ no per-class files):
                                full opacity (what the canvas shows at 100 % mask opacity),
                                unlabelled pixels fully transparent (0, 0, 0, 0).
     OUT/coco.json              "coco": COCO instance annotations, one per 8-connected
-                               component per class, compressed RLE (see segstudio.io.coco).
+                               component per class, compressed RLE (see segstudio.io.coco);
+                               in an instance project one per object instead.
+    OUT/instances/<id>.png     "instances" (instance projects): the instance map, 16-bit PNG
+                               (uint32 TIFF, .tif, once an id passes 65,535), 0 = no object.
+    OUT/measurements.csv       "measurements" (instance projects): one row per object (see
+                               segstudio.io.instance_export).
 
 ``which``: "labelled" = images with at least one labelled pixel; "all" = every image (images
 never painted give an all-255 index mask and no annotations); "predictions" = the label maps
@@ -45,7 +50,9 @@ from segstudio.io.files import resolve_path
 from segstudio.io.formats import parse_format_list
 from segstudio.project.project import ImageEntry, Project
 
-FORMATS = ("index", "color", "coco")
+FORMATS = ("index", "color", "instances", "coco", "measurements")
+SEMANTIC_FORMATS = ("index", "color", "coco")   # what a semantic project exports by default
+OBJECT_FORMATS = ("instances", "measurements")  # instance projects only
 WHICH = ("labelled", "all", "predictions")
 INDEX_DIR, COLOR_DIR, COCO_FILE = "masks", "color", "coco.json"
 
@@ -108,7 +115,8 @@ def encode_index_png(mask: np.ndarray, classes: Sequence[ClassInfo],
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     """"a,b" or an iterable -> validated tuple in canonical order."""
-    aliases = {"colour": "color", "png": "index", "json": "coco"}
+    aliases = {"colour": "color", "png": "index", "json": "coco", "instance": "instances",
+               "csv": "measurements"}
     return parse_format_list(formats, FORMATS, aliases, "mask")
 
 
@@ -199,20 +207,31 @@ class MaskWriter:
         return [p]
 
 
+def default_formats(project: Project) -> tuple[str, ...]:
+    """What an export writes when no format is chosen: every format of the project's task."""
+    return FORMATS if project.is_instances else SEMANTIC_FORMATS
+
+
 def export_masks(project: Project, out_dir: str | os.PathLike[str],
-                 formats: str | Iterable[str] = FORMATS, which: str = "labelled",
+                 formats: str | Iterable[str] | None = None, which: str = "labelled",
                  predictions: Mapping[str, Any] | None = None,
                  classes: Sequence[ClassInfo] | None = None,
                  progress: Progress | None = None, palette: bool = False) -> ExportSummary:
     """Export the project's masks (or ``predictions``) to ``out_dir``; see the module doc.
-    ``palette``: index masks as palette PNGs instead of grayscale.
+    ``formats``: default ``default_formats(project)``. ``palette``: index masks as palette
+    PNGs instead of grayscale.
 
     ``classes``: the class table for names/colours (default: the project's; pass the model's
     classes when exporting predictions of a model trained on another class list).
     ``progress(done, total)`` is called after each image; returning False cancels (the files
     written so far stay, the COCO file is not written). Images that cannot be exported (an
     unreadable image for ``which="all"``, a corrupt mask) are listed in the summary and the
-    others are still written."""
+    others are still written.
+
+    In an instance project "coco" has one annotation per object, "instances" and
+    "measurements" add the instance maps and the measurement table; predictions then need
+    ``instances`` and ``object_classes`` (segstudio.inference.tiling.Prediction of an
+    instance model)."""
     from segstudio.io.images import read_image_size
     from segstudio.io.masks import new_mask, read_mask
     from segstudio.project.image_matching import image_shape
@@ -220,14 +239,21 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
     if which not in WHICH:
         raise ConfigError(f"Which masks to export must be one of {', '.join(WHICH)}, "
                           f"not {which!r}.")
+    chosen = parse_formats(default_formats(project) if formats is None else formats)
+    if not project.is_instances and set(chosen) & set(OBJECT_FORMATS):
+        raise ConfigError("Instance maps and measurements need an instance project; this one "
+                          "is semantic (segstudio import DIR PROJECT --instances makes one).")
     if which == "predictions" and predictions is None:
         raise ConfigError("No predictions to export: predict the images first.")
     out = resolve_path(out_dir)
     _check_out_dir(project, out)
     cls = list(classes) if classes is not None else list(project.classes)
-    writer = MaskWriter(out, cls, formats, description=f"segstudio project {project.name}"
-                        + (" (predictions)" if which == "predictions" else ""),
-                        palette=palette)
+    description = (f"segstudio project {project.name}"
+                   + (" (predictions)" if which == "predictions" else ""))
+    per_object = [f for f in chosen if project.is_instances and f in ("coco",) + OBJECT_FORMATS]
+    per_mask = [f for f in chosen if f not in per_object]
+    writer = MaskWriter(out, cls, per_mask, description, palette=palette) if per_mask else None
+    objects = _object_writer(out, cls, per_object, description)
     failed: list[tuple[str, str]] = []
     exported: list[str] = []
     if which == "predictions":
@@ -241,9 +267,10 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
     cancelled = False
     for n, entry in enumerate(entries, 1):
         try:
-            conf = None
+            conf = pred = None
             if which == "predictions":
-                mask, conf = _labels_of(predictions[entry.id])  # type: ignore[index]
+                pred = predictions[entry.id]  # type: ignore[index]
+                mask, conf = _labels_of(pred)
                 mask = np.ascontiguousarray(mask, dtype=np.uint8)
             else:
                 path = project.mask_path(entry)
@@ -259,8 +286,12 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
                 if which == "labelled" and (mask is None or not (mask != UNLABELLED).any()):
                     mask = None
             if mask is not None:
-                writer.add(entry.id, mask, file_name=_coco_file_name(project, entry),
-                           confidence=conf, extra={"segstudio_id": entry.id})
+                file_name = _coco_file_name(project, entry)
+                if objects is not None:   # first: a bad instance map fails the image whole
+                    objects.add(project, entry, mask, pred, file_name, failed)
+                if writer is not None:
+                    writer.add(entry.id, mask, file_name=file_name, confidence=conf,
+                               extra={"segstudio_id": entry.id})
                 exported.append(entry.id)
         except SaveError:
             raise  # the destination is unwritable: every other image would fail as well
@@ -270,8 +301,62 @@ def export_masks(project: Project, out_dir: str | os.PathLike[str],
             cancelled = True
             break
     if not cancelled:
-        writer.finish()
-    return ExportSummary(out, tuple(exported), tuple(writer.files), tuple(failed), cancelled)
+        for w in (writer, objects):
+            if w is not None:
+                w.finish()
+    files = (writer.files if writer is not None else []) + (
+        objects.writer.files if objects is not None else [])
+    return ExportSummary(out, tuple(exported), tuple(files), tuple(failed), cancelled)
+
+
+def _object_writer(out: Path, classes: list[ClassInfo], formats: list[str],
+                   description: str) -> _ObjectExport | None:
+    if not formats:
+        return None
+    from segstudio.io.instance_export import InstanceWriter
+
+    return _ObjectExport(InstanceWriter(out, classes, formats, description))
+
+
+class _ObjectExport:
+    """The per-object part of an instance project's export (instance maps, COCO per object,
+    measurements), fed one image at a time."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def add(self, project: Project, entry: ImageEntry, mask: np.ndarray, pred: Any,
+            file_name: str, failed: list[tuple[str, str]]) -> None:
+        from segstudio.core.instances import object_classes
+        from segstudio.errors import ImageReadError
+        from segstudio.io.images import read_image
+        from segstudio.io.instance_export import InstanceItem
+
+        if pred is not None:
+            inst = getattr(pred, "instances", None)
+            if not isinstance(inst, np.ndarray):   # the masks are still exported
+                failed.append((entry.id, "the prediction holds no objects (a semantic "
+                                         "model's): no instance map, COCO or measurements"))
+                return
+            classes = getattr(pred, "object_classes", None) or object_classes(inst, mask)
+        else:
+            inst = project.load_instances(entry, mask.shape)
+            classes = object_classes(inst, mask)
+        image = None
+        if "measurements" in self.writer.formats:
+            try:
+                image = read_image(project.image_path(entry)).data
+            except ImageReadError as exc:
+                failed.append((entry.id, f"{exc} (its measurements have no mean_intensity)"))
+            if image is not None and image.shape[:2] != inst.shape:
+                failed.append((entry.id, "the image is not the size of its labels (its "
+                                         "measurements have no mean_intensity)"))
+                image = None
+        self.writer.add(InstanceItem(entry.id, inst, classes, image, file_name,
+                                     extra={"segstudio_id": entry.id}))
+
+    def finish(self) -> None:
+        self.writer.finish()
 
 
 def _coco_file_name(project: Project, entry: ImageEntry) -> str:

@@ -27,6 +27,12 @@ fill them with. ``mode="replace"`` (default) replaces an image's mask with the i
 ``mode="merge"`` paints the imported labels over the existing mask (whose unlabelled pixels
 take the ``background`` class first, if one is given).
 
+In an instance project (``project.is_instances``) each annotation, shape or object of an
+instance map becomes an object with an id of its own (see :mod:`segstudio.project.instance_import`),
+and the instance maps are written with the masks. Formats there: ``"instances"`` (a folder of
+instance maps), ``"coco"``, ``"labelme"``; index masks hold no objects and are refused, as are
+instance maps in a semantic project.
+
 Nothing is lost silently: the returned :class:`ImportSummary` lists what was imported, what
 matched no image, what failed and why, and the shapes or annotations that were skipped.
 """
@@ -52,6 +58,7 @@ from segstudio.project.coco_import import plan_coco, read_coco_json
 from segstudio.project.image_matching import ImageMatcher, image_shape
 from segstudio.project.import_plan import ImportJob, MaskImportError
 from segstudio.project.index_import import plan_index
+from segstudio.project.instance_import import plan_instance_maps
 from segstudio.project.labelme_import import plan_labelme
 from segstudio.project.project import ImageEntry, Project
 
@@ -60,7 +67,7 @@ __all__ = [
     "MaskImportError", "Progress", "image_shape", "import_masks", "read_coco_json",
 ]
 
-FORMATS = ("index", "labelme", "coco")
+FORMATS = ("index", "labelme", "coco", "instances")
 MODES = ("replace", "merge")
 
 Progress = Callable[[int, int], "bool | None"]
@@ -119,7 +126,9 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
     in the summary's ``failed`` and the others are imported. ``progress(done, total)`` is
     called after each image is made; returning False cancels the import: nothing is
     written (``summary.cancelled``)."""
+    from segstudio.core.instances import count_objects
     from segstudio.io.atomic import atomic_write_many
+    from segstudio.io.instances import encode_instances
     from segstudio.io.masks import encode_mask_png, labelled_fraction
 
     if format not in FORMATS:
@@ -129,6 +138,12 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
     src = Path(source)
     if not src.exists():
         raise MaskImportError(f"{src} does not exist.")
+    if project.is_instances and format == "index":
+        raise ConfigError("Index masks hold classes, not objects: an instance project imports "
+                          "instance maps (--format instances), COCO or labelme.")
+    if not project.is_instances and format == "instances":
+        raise ConfigError("Instance maps need an instance project; this one is semantic "
+                          "(segstudio import DIR PROJECT --instances makes one).")
     fill = background_value(project, background)
     classes = ClassMap(project)
     matcher = ImageMatcher(project)
@@ -137,6 +152,9 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
     try:
         if format == "index":
             plan = plan_index(project, src, matcher, classes)
+        elif format == "instances":
+            zeros = 0 if background is None else fill   # pixels of no object: background
+            plan = plan_instance_maps(project, src, matcher, classes, zeros)
         elif format == "labelme":
             plan = plan_labelme(src, matcher, classes)
         else:
@@ -144,6 +162,7 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
         failed = list(plan.failed)
         skipped = list(plan.skipped)
         made: list[tuple[ImageEntry, bytes, float]] = []
+        made_instances: list[tuple[ImageEntry, bytes, str, int]] = []
         seen: set[str] = set()
         total = len(plan.jobs)
         cancelled = False
@@ -155,7 +174,12 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
             seen.add(job.entry.id)
             try:
                 entry = project.entry(job.entry.id)
-                mask = _make_mask(project, entry, job, fill, mode, skipped)
+                if project.is_instances:
+                    mask, inst = _make_labels(project, entry, job, fill, mode, skipped)
+                    data, suffix = encode_instances(inst)
+                    made_instances.append((entry, data, suffix, count_objects(inst)))
+                else:
+                    mask = _make_mask(project, entry, job, fill, mode, skipped)
                 made.append((entry, encode_mask_png(mask, project.classes),
                              labelled_fraction(mask)))
             except SegStudioError as exc:
@@ -169,13 +193,22 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
             project.classes[:] = before_classes
             return ImportSummary(unmatched=tuple(plan.unmatched), failed=tuple(failed),
                                  skipped=tuple(skipped), cancelled=True)
+        objects = {e.id: n for e, _, _, n in made_instances}
         for entry, _, fraction in made:
-            project.set_labelled(entry.id, fraction)
+            project.set_labelled(entry.id, fraction, objects.get(entry.id))
         if made or classes.created:
             # The project file first: should a crash fall between the renames, a mask never
-            # holds a class the project does not know.
+            # holds a class the project does not know; instance maps before the masks, so a
+            # mask never names objects that were not saved.
+            if made_instances:
+                project.instances_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_many([(project.file, project.file_text().encode("utf-8"))]
+                              + [(project.instances_dir / f"{e.id}{suffix}", data)
+                                 for e, data, suffix, _ in made_instances]
                               + [(project.mask_path(e), data) for e, data, _ in made])
+            for e, _, suffix, _ in made_instances:   # the map of the other suffix is stale
+                stale = project.instances_dir / f"{e.id}{'.tif' if suffix == '.png' else '.png'}"
+                stale.unlink(missing_ok=True)
     except BaseException:
         # Nothing was written: leave the project as it was in memory too.
         project.classes[:] = before_classes
@@ -188,6 +221,31 @@ def import_masks(project: Project, source: str | os.PathLike[str], format: str, 
 def _make_mask(project: Project, entry: ImageEntry, job: ImportJob, fill: int, mode: str,
                skipped: list[str]) -> np.ndarray:
     """The imported mask of one image (nothing written)."""
+    if job.make is None:
+        raise MaskError("this source holds objects only: import it into an instance project")
+    shape = _shape(project, entry, job, skipped)
+    mask, notes = job.make(shape, _base_mask(project, entry, shape, fill, mode))
+    skipped.extend(f"{job.item}: {t}" for t in notes)
+    return mask
+
+
+def _make_labels(project: Project, entry: ImageEntry, job: ImportJob, fill: int, mode: str,
+                 skipped: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The imported mask and instance map of one image of an instance project."""
+    if job.make_instances is None:
+        raise MaskError("this source holds no objects")
+    shape = _shape(project, entry, job, skipped)
+    base = _base_mask(project, entry, shape, fill, mode)
+    merge = mode == "merge"
+    old = project.load_instances(entry, shape) if merge else np.zeros(shape, np.uint32)
+    mask, inst, notes = job.make_instances(shape, base, old, merge)
+    skipped.extend(f"{job.item}: {t}" for t in notes)
+    return mask, inst
+
+
+def _shape(project: Project, entry: ImageEntry, job: ImportJob,
+           skipped: list[str]) -> tuple[int, int]:
+    """The image's size (or the size the source gives, if the image cannot be read)."""
     from segstudio.io.images import DEFAULT_MAX_PIXELS
 
     try:
@@ -205,12 +263,15 @@ def _make_mask(project: Project, entry: ImageEntry, job: ImportJob, fill: int, m
     if job.declared is not None and tuple(job.declared) != tuple(shape):
         raise MaskError(f"the file describes a {job.declared[1]} x {job.declared[0]} image but "
                         f"'{entry.path}' is {shape[1]} x {shape[0]}")
-    # The mask the imported labels are painted on: all `fill` (replace), or the existing mask
-    # with its unlabelled pixels set to `fill` (merge).
+    return (int(shape[0]), int(shape[1]))
+
+
+def _base_mask(project: Project, entry: ImageEntry, shape: tuple[int, int], fill: int,
+               mode: str) -> np.ndarray:
+    """The mask the imported labels are painted on: all `fill` (replace), or the existing
+    mask with its unlabelled pixels set to `fill` (merge)."""
     base = np.full(shape, fill, np.uint8)
     if mode == "merge":
         old = project.load_mask(entry, shape)
         base = np.where(old == UNLABELLED, base, old).astype(np.uint8)
-    mask, notes = job.make(shape, base)
-    skipped.extend(f"{job.item}: {t}" for t in notes)
-    return mask
+    return base

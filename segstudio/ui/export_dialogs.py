@@ -79,7 +79,11 @@ def _stamp() -> str:
 
 
 class ExportMasksDialog(QDialog):
-    def __init__(self, exports_dir: Path, has_predictions: bool, parent: QWidget | None = None):
+    """``instances``: the project is an instance project, which also exports instance maps
+    and a measurement table, and whose COCO has one annotation per object."""
+
+    def __init__(self, exports_dir: Path, has_predictions: bool, parent: QWidget | None = None,
+                 instances: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Export masks")
         self.index = QCheckBox("Index PNG (class numbers, 255 = not labelled)")
@@ -88,7 +92,17 @@ class ExportMasksDialog(QDialog):
                                 "colours, not class numbers; leave off for training code.")
         self.index.toggled.connect(self.palette_box.setEnabled)
         self.color = QCheckBox("Colour PNG (for viewing)")
-        self.coco = QCheckBox("COCO JSON (RLE, one annotation per region)")
+        self.coco = QCheckBox("COCO JSON (RLE, one annotation per object)" if instances else
+                              "COCO JSON (RLE, one annotation per region)")
+        self.instances: QCheckBox | None = None
+        self.measurements: QCheckBox | None = None
+        if instances:
+            self.instances = QCheckBox("Instance maps (16-bit PNG, 32-bit TIFF beyond 65,535 "
+                                       "objects; 0 = no object)")
+            self.measurements = QCheckBox("Measurements CSV (one row per object: area, "
+                                          "centroid, box, mean intensity, eccentricity)")
+            self.instances.setChecked(True)
+            self.measurements.setChecked(True)
         self.index.setChecked(True)
         self.coco.setChecked(True)
         self.labelled = QRadioButton("Labelled images")
@@ -107,6 +121,9 @@ class ExportMasksDialog(QDialog):
         form.addRow("", self.palette_box)
         form.addRow("", self.color)
         form.addRow("", self.coco)
+        for box in (self.instances, self.measurements):
+            if box is not None:
+                form.addRow("", box)
         form.addRow("Which", self.labelled)
         form.addRow("", self.all)
         form.addRow("", self.predictions)
@@ -114,8 +131,9 @@ class ExportMasksDialog(QDialog):
         form.addRow(_buttons(self))
 
     def formats(self) -> list[str]:
-        return [n for n, b in (("index", self.index), ("color", self.color), ("coco", self.coco))
-                if b.isChecked()]
+        boxes = (("index", self.index), ("color", self.color), ("instances", self.instances),
+                 ("coco", self.coco), ("measurements", self.measurements))
+        return [n for n, b in boxes if b is not None and b.isChecked()]
 
     def palette_png(self) -> bool:
         return self.index.isChecked() and self.palette_box.isChecked()
@@ -164,12 +182,15 @@ class ExportModelDialog(QDialog):
 class ImportMasksDialog(QDialog):
     FORMATS = [("index", "Folder of index masks (PNG)"), ("labelme", "labelme JSON files"),
                ("coco", "COCO JSON file")]
+    INSTANCE_FORMATS = [("instances", "Folder of instance maps (PNG / TIFF, 0 = no object)"),
+                        ("labelme", "labelme JSON files (one object per shape)"),
+                        ("coco", "COCO JSON file (one object per annotation)")]
 
-    def __init__(self, start: Path, parent: QWidget | None = None):
+    def __init__(self, start: Path, parent: QWidget | None = None, instances: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Import masks")
         self.format = QComboBox()
-        for key, label in self.FORMATS:
+        for key, label in self.INSTANCE_FORMATS if instances else self.FORMATS:
             self.format.addItem(label, key)
         self.source = QLineEdit(str(start))
         self.merge = QCheckBox("Keep my labels where the import has none (merge)")

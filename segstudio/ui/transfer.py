@@ -94,7 +94,8 @@ class TransferController(QObject):
         if s is None:
             return
         has_pred = bool(s.predictions) or (s.project.root / "predictions").is_dir()
-        d = ExportMasksDialog(s.project.exports_dir, has_pred, self.window)
+        d = ExportMasksDialog(s.project.exports_dir, has_pred, self.window,
+                              instances=s.project.is_instances)
         if d.exec() and d.formats():
             self.export_masks_to(d.folder.text(), d.formats(), d.which(), d.palette_png())
 
@@ -117,6 +118,6 @@ class TransferController(QObject):
         s = self.window.session
         if s is None:
             return
-        d = ImportMasksDialog(s.project.root, self.window)
+        d = ImportMasksDialog(s.project.root, self.window, instances=s.project.is_instances)
         if d.exec():
             self.import_masks_from(d.source.text(), d.format.currentData(), d.merge.isChecked())

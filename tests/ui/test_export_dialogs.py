@@ -35,3 +35,24 @@ def test_browse_starts_on_an_existing_folder_and_keeps_the_new_name(qtbot, tmp_p
     browse = next(b for b in dialog.findChildren(QPushButton) if b.text().startswith("Browse"))
     qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
     assert seen == [str(tmp_path)] and dialog.folder.text() == wanted
+
+
+def test_instance_projects_offer_instance_maps_and_measurements(qtbot, tmp_path):
+    from segstudio.ui.export_dialogs import ExportMasksDialog, ImportMasksDialog
+
+    semantic = ExportMasksDialog(tmp_path, False)
+    qtbot.addWidget(semantic)
+    assert semantic.formats() == ["index", "coco"] and semantic.instances is None
+    objects = ExportMasksDialog(tmp_path, False, instances=True)
+    qtbot.addWidget(objects)
+    assert objects.formats() == ["index", "instances", "coco", "measurements"]
+    assert "per object" in objects.coco.text()
+    objects.measurements.setChecked(False)
+    assert objects.formats() == ["index", "instances", "coco"]
+    imp = ImportMasksDialog(tmp_path, instances=True)
+    qtbot.addWidget(imp)
+    keys = [imp.format.itemData(i) for i in range(imp.format.count())]
+    assert keys == ["instances", "labelme", "coco"]
+    imp2 = ImportMasksDialog(tmp_path)
+    qtbot.addWidget(imp2)
+    assert imp2.format.itemData(0) == "index"
