@@ -173,6 +173,10 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write DIR/coco.json (one annotation per object, with a score)")
     p.add_argument("--color", action="store_true",
                    help="also write RGBA colour PNGs to DIR/color/")
+    p.add_argument("--instances", action="store_true",
+                   help="instance models: also write the objects to DIR/objects/: "
+                        "instances/<image>.png (16-bit ids), coco.json (one annotation per "
+                        "object) and measurements.csv (area, centroid, bbox, intensity...)")
     p.add_argument("--min-area", type=int, default=16, metavar="PIXELS",
                    help="--coco: leave out objects smaller than this (default 16 pixels)")
     p.add_argument("--depth", type=int, metavar="L", help="U-Net++ depth (pruned inference)")
@@ -214,6 +218,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--min-area must be 0 or more, got {args.min_area}.")
     writer = MaskWriter(out, classes, formats, description="segstudio predictions",
                         index_dir="", min_area=args.min_area)
+    objects = None
+    if args.instances:
+        if not predictor.is_instances:
+            raise ConfigError(f"{Path(args.model).name} is a semantic model: it predicts "
+                              "classes, not objects; train it in an instance project for "
+                              "--instances.")
+        from segstudio.io.instance_export import InstanceWriter
+
+        objects = InstanceWriter(out / "objects", classes, description="segstudio objects")
     used: set[str] = set()
     items = []
     for path in images:  # one output name per image, stems made unique case-insensitively
@@ -223,16 +236,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
         used.add(name.lower())
         items.append((name, path))
 
-    def sink(name: str, pred: Any, path: Path) -> None:
+    def sink(name: str, pred: Any, path: Path, image: Any = None) -> None:
         writer.add(name, pred.labels, file_name=path.as_posix(), confidence=pred.confidence)
-        print(f"{path} -> {out / (name + '.png')}", flush=True)
+        if objects is not None:
+            from segstudio.io.instance_export import InstanceItem
+
+            objects.add(InstanceItem(name, pred.instances, pred.object_classes, image=image,
+                                     file_name=path.as_posix()))
+        count = "" if objects is None else f" ({len(pred.object_classes)} objects)"
+        print(f"{path} -> {out / (name + '.png')}{count}", flush=True)
 
     result = predict_many(predictor, items, sink, depth=args.depth,
+                          with_image=objects is not None,
                           on_failure=lambda f: print(f"segstudio: {f.message}",
                                                      file=sys.stderr))
     writer.finish()
+    if objects is not None:
+        objects.finish()
     failed, written = len(result.failed), result.written
     extra = f" and {out / 'coco.json'}" if args.coco else ""
+    if objects is not None:
+        extra += (f"; objects in {out / 'objects'} (instances/, coco.json, "
+                  "measurements.csv)")
     print(f"{written} mask(s) written to {out}{extra}"
           + (f"; {failed} image(s) failed" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0

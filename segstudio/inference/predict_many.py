@@ -32,13 +32,16 @@ class PredictManyResult:
 
 
 def predict_many(predictor: Any, items: Iterable[tuple[str, Path]],
-                 sink: Callable[[str, Any, Path], None], *, depth: int | None = None,
+                 sink: Callable[..., None], *, depth: int | None = None,
+                 with_image: bool = False,
                  progress: Callable[[int, int], Any] | None = None,
                  cancelled: Callable[[], bool] | None = None,
                  on_failure: Callable[[PredictFailure], Any] | None = None) -> PredictManyResult:
     """For each (name, path): read, predict, ``sink(name, prediction, path)``. A user-caused
     failure (unreadable image, wrong channels, a sink that cannot write) is recorded and passed
-    to ``on_failure``; a bug propagates. ``cancelled()`` is asked before each image."""
+    to ``on_failure``; a bug propagates. ``cancelled()`` is asked before each image.
+    ``with_image``: the sink also gets the decoded image, ``sink(name, prediction, path, image)``
+    (measurements of objects need its pixels)."""
     from segstudio.io.images import read_image
 
     todo = list(items)
@@ -48,8 +51,12 @@ def predict_many(predictor: Any, items: Iterable[tuple[str, Path]],
             result.cancelled = True
             break
         try:
-            prediction = predictor.predict(read_image(path).data, depth)
-            sink(name, prediction, path)
+            image = read_image(path).data
+            prediction = predictor.predict(image, depth)
+            if with_image:
+                sink(name, prediction, path, image)
+            else:
+                sink(name, prediction, path)
         except SegStudioError as exc:
             failure = PredictFailure(name, Path(path), str(exc))
             result.failed.append(failure)

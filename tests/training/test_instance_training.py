@@ -135,3 +135,33 @@ def test_every_architecture_trains_an_instance_model(cells, arch, options):
     assert "map" in epochs[-1].instance_scores
     if arch == "unetpp":
         assert epochs[-1].depth_miou  # every pruning depth scored in the project's classes
+
+
+def test_cli_predict_instances_writes_maps_coco_and_measurements(cells, tmp_path, capsys):
+    import csv
+
+    from pycocotools import mask as mask_utils
+
+    from segstudio.cli import main
+    from segstudio.io.instances import read_instances
+
+    events = list(train(cells, TrainConfig(**TINY)))
+    best = events[-1].best_checkpoint
+    image = cells.image_path(cells.images[0])
+    out = tmp_path / "pred"
+    assert main(["predict", best, str(image), "--out", str(out), "--instances",
+                 "--device", "cpu"]) == 0
+    inst = read_instances(out / "objects" / "instances" / f"{image.stem}.png")
+    doc = json.loads((out / "objects" / "coco.json").read_text())
+    rows = list(csv.DictReader((out / "objects" / "measurements.csv").open()))
+    ids = sorted(np.unique(inst[inst > 0]).tolist())
+    assert len(doc["annotations"]) == len(rows) == len(ids)
+    for ann in doc["annotations"]:  # every annotation decodes to one predicted object
+        rle = ann["segmentation"]
+        assert isinstance(rle, dict), "objects are written as RLE"
+        if isinstance(rle["counts"], str):
+            rle = {**rle, "counts": rle["counts"].encode()}
+        m = mask_utils.decode(rle).astype(bool)
+        assert len(np.unique(inst[m])) == 1 and inst[m][0] > 0
+        assert m.sum() == (inst == inst[m][0]).sum()
+    assert {int(r["area"]) for r in rows} == {int((inst == i).sum()) for i in ids}
