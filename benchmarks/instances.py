@@ -65,6 +65,7 @@ def sparsify(project_dir: Path, fraction: float, ring: int = 8, seed: int = 0) -
     within ``ring`` pixels of them; everything else becomes not labelled."""
     from scipy import ndimage
 
+    from segstudio.io.masks import read_mask
     from segstudio.project.project import Project
 
     project = Project.open(project_dir)
@@ -73,7 +74,7 @@ def sparsify(project_dir: Path, fraction: float, ring: int = 8, seed: int = 0) -
     for entry in list(project.images):
         if entry.split != "train":
             continue
-        mask = project.load_mask(entry, _shape(project, entry))
+        mask = read_mask(project.mask_path(entry))
         inst = project.load_instances(entry, mask.shape)
         ids = np.unique(inst[inst > 0])
         if len(ids) == 0:
@@ -89,14 +90,6 @@ def sparsify(project_dir: Path, fraction: float, ring: int = 8, seed: int = 0) -
         total += len(ids)
     project.save()
     return kept, total
-
-
-def _shape(project, entry) -> tuple[int, int]:  # noqa: ANN001
-    from segstudio.io.images import read_image_size
-
-    size = read_image_size(project.image_path(entry))
-    assert size is not None
-    return size[1], size[0]
 
 
 def run_one(name: str, dataset: Path, work: Path, minutes: float, threads: int | None,
