@@ -2,6 +2,7 @@
 
     python benchmarks/paint.py            # 2048^2, 8192^2, 16384^2, 1000 segments per row
     python benchmarks/paint.py --quick    # about a minute: fewer segments, fewer rows
+    python benchmarks/paint.py --quick --instances   # the same in an instance project
 
 One *segment* is what one mouse-move event during a brush drag costs, end to end: a real
 QMouseEvent (left button held) sent to the canvas view -> the brush tool paints the capsule
@@ -19,6 +20,11 @@ the difference divided by the pixel count is "extra bytes per pixel" (it include
 history of the benchmark strokes). The panel's own accounting (display copy + history bytes)
 is printed beside it. Autosave is measured separately (time, RSS peak above the steady state via
 VmHWM, and segment latency while a save of the same mask runs in the worker thread).
+
+With ``--instances`` the project is an instance project: the canvas edits the packed uint32
+label array (class << 24 | object id) and draws it with the instance layer (object colours and
+outlines); each stroke starts off any object, so it is a new object of class "cell" (the
+press, which picks the new object and repaints the view for its highlight, is timed apart).
 
 The last line printed is JSON.
 """
@@ -46,6 +52,7 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from segstudio.core.classes import UNLABELLED, ClassInfo  # noqa: E402
+from segstudio.core.instances import UNLABELLED_LABEL  # noqa: E402
 from segstudio.project.project import ImageEntry, Project  # noqa: E402
 from segstudio.ui.canvas import CanvasPanel  # noqa: E402
 
@@ -128,8 +135,15 @@ def repaint_now() -> None:
     QApplication.sendPostedEvents(None, QEvent.Type.UpdateRequest)
 
 
+def blank(n: int, instances: bool) -> np.ndarray:
+    if instances:
+        return np.full((n, n), UNLABELLED_LABEL, np.uint32)
+    return np.full((n, n), UNLABELLED, np.uint8)
+
+
 def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stroke: int = 25,
-                stop=None, cpu_times: list | None = None) -> tuple[list[float], list[float]]:
+                stop=None, cpu_times: list | None = None,
+                press_times: list | None = None) -> tuple[list[float], list[float]]:
     """Brush strokes of ``per_stroke`` segments each inside the visible area; returns the
     per-segment and per-stroke-end wall-clock times (seconds). ``cpu_times`` collects the GUI
     thread's CPU time per segment (excludes time the OS gave to other processes)."""
@@ -142,6 +156,7 @@ def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stro
     while done < n_segments:
         x, y = rng.uniform(margin, w - margin), rng.uniform(margin, h - margin)
         ang = rng.uniform(0, 2 * math.pi)
+        t0 = time.perf_counter()
         mouse(
             view,
             QEvent.Type.MouseButtonPress,
@@ -150,6 +165,8 @@ def run_strokes(panel, n_segments: int, brush: int, seg_px: float, rng, per_stro
             Qt.MouseButton.LeftButton,
         )
         repaint_now()
+        if press_times is not None:
+            press_times.append(time.perf_counter() - t0)
         for _ in range(per_stroke):
             ang += rng.normal(0, 0.5)
             step = seg_px * rng.uniform(0.6, 1.4)
@@ -204,7 +221,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="2048,8192,16384")
     ap.add_argument("--segments", type=int, default=None)
     ap.add_argument("--no-save", action="store_true", help="skip the autosave measurements")
+    ap.add_argument("--instances", action="store_true",
+                    help="an instance project (packed uint32 labels, objects and outlines)")
     args = ap.parse_args()
+    inst = bool(args.instances)
     sizes = [int(s) for s in args.sizes.split(",")]
     n_seg = args.segments or (250 if args.quick else 1000)
 
@@ -212,17 +232,20 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="segstudio-bench-"))
     project = Project.create(tmp / "proj", [ClassInfo("background", "#3b4cc0"),
                                             ClassInfo("cell", "#e69f00"),
-                                            ClassInfo("nucleus", "#cc3355")])
+                                            ClassInfo("nucleus", "#cc3355")],
+                             task="instances" if inst else "semantic")
     panel = CanvasPanel(autosave_delay_ms=10 ** 9)
     panel.resize(1600, 1000 + panel.toolbar.sizeHint().height())
     panel.set_project(project)
+    if inst:
+        panel.set_active_class(1)  # each stroke a new "cell" object
     panel.show()
     QTest.qWaitForWindowExposed(panel)
     # Warm up: Qt's first paints, fonts, cv2 and numpy code paths, full-view repaints at the
     # zoom levels measured (their screen-sized temporaries belong to the window, not to images).
     warm = ImageEntry("warm", "warm.png")
     project.images.append(warm)
-    panel.show_image(warm, make_image(2048), np.full((2048, 2048), UNLABELLED, np.uint8))
+    panel.show_image(warm, make_image(2048), blank(2048, inst))
     for z in (1.0, 4.0, 1.0):
         panel.view.set_zoom(z)
         app.processEvents()
@@ -244,14 +267,15 @@ def main() -> None:
     for n in sizes:
         t_alloc = time.perf_counter()
         image = make_image(n)
-        mask = np.full((n, n), UNLABELLED, np.uint8)
+        mask = blank(n, inst)
         entry = ImageEntry(f"bench{n}", f"bench{n}.png")
         project.images.append(entry)
         gc.collect()
         alloc_s = time.perf_counter() - t_alloc
         rss0 = rss()
         t0 = time.perf_counter()
-        panel.show_image(entry, image, mask)
+        # (The window's loader finds an instance image's next free id in its worker.)
+        panel.show_image(entry, image, mask, next_object_id=1 if inst else 0)
         show_ms = (time.perf_counter() - t0) * 1000
         panel.zoom_100()
         app.processEvents()
@@ -271,16 +295,20 @@ def main() -> None:
             if args.quick and n >= 16384:
                 count = max(100, count // 2)
             cpu: list[float] = []
-            seg, ends = run_strokes(panel, count, brush, seg_px * zoom, rng, cpu_times=cpu)
+            presses: list[float] = []
+            seg, ends = run_strokes(panel, count, brush, seg_px * zoom, rng, cpu_times=cpu,
+                                    press_times=presses)
             s, e, c = stats_ms(seg), stats_ms(ends), stats_ms(cpu)
             key = f"zoom{zoom:g}_brush{brush}"
-            size_res[key] = {"segment": s, "stroke_end": e, "segment_cpu": c}
+            size_res[key] = {"segment": s, "stroke_end": e, "segment_cpu": c,
+                             "press": stats_ms(presses)}
             rows.append((n, zoom, brush, s, e))
             print(f"  {n:>5}^2  zoom {zoom * 100:>4.0f} %  brush {brush:>3} px  "
                   f"segments {s['n']:>4}:"
                   f"  p50 {s['p50']:6.2f} ms  p95 {s['p95']:6.2f} ms  max {s['max']:7.2f} ms"
                   f"  | CPU p50 {c['p50']:5.2f} p95 {c['p95']:5.2f} ms"
-                  f"  | stroke end p95 {e['p95']:5.2f} ms", flush=True)
+                  f"  | stroke end p95 {e['p95']:5.2f} ms"
+                  f"  | press p95 {stats_ms(presses)['p95']:5.2f} ms", flush=True)
         panel.zoom_100()
         app.processEvents()
         gc.collect()
@@ -304,8 +332,8 @@ def main() -> None:
             panel.autosaver.save_now(panel.document, project)
             gui_ms = (time.perf_counter() - t0) * 1000
             # Results come back through the event loop, which this loop does not run: watch the
-            # worker pool instead.
-            save_done = lambda: panel.autosaver._pool.activeThreadCount() == 0  # noqa: E731
+            # autosave runner's jobs instead.
+            save_done = lambda: not panel.autosaver._runner.busy  # noqa: E731
             seg, _ = run_strokes(panel, 10 ** 6, 25, 12.0, rng, stop=save_done)
             panel.flush_saves()  # waits for the save of the strokes made meanwhile
             save_s = time.perf_counter() - t0
@@ -331,7 +359,7 @@ def main() -> None:
     if not args.quick:
         n = 8192
         image = (np.arange(n * n, dtype=np.uint32).reshape(n, n) % 65521).astype(np.uint16)
-        mask = np.full((n, n), UNLABELLED, np.uint8)
+        mask = blank(n, inst)
         entry = ImageEntry("gray16", "gray16.tif")
         project.images.append(entry)
         rss0 = rss()
@@ -347,7 +375,7 @@ def main() -> None:
         del image, mask
         gc.collect()
 
-    out = {"quick": bool(args.quick), "cpu_count": os.cpu_count(),
+    out = {"quick": bool(args.quick), "instances": inst, "cpu_count": os.cpu_count(),
            "view": [panel.view.width(), panel.view.height()],
            "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2)}
     for n in sizes:
@@ -356,6 +384,7 @@ def main() -> None:
         out[f"p95_ms_{n}"] = round(r["zoom1_brush25"]["segment"]["p95"], 3)
         out[f"max_ms_{n}"] = round(r["zoom1_brush25"]["segment"]["max"], 3)
         out[f"p95_cpu_ms_{n}"] = round(r["zoom1_brush25"]["segment_cpu"]["p95"], 3)
+        out[f"press_p95_ms_{n}"] = round(r["zoom1_brush25"]["press"]["p95"], 3)
         out[f"extra_bytes_per_pixel_{n}"] = round(r["extra_bytes_per_pixel_rss"], 4)
         if "autosave" in r:
             out[f"p95_ms_during_save_{n}"] = round(r["autosave"]["segment_during_save"]["p95"], 3)

@@ -30,10 +30,11 @@ EXIT_USER_ERROR = 2
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from segstudio.project.demo import generate_demo
+    from segstudio.project.demo import DEMO_TASK, generate_demo
 
-    project = generate_demo(args.dir)
-    print(f"Demo project with {len(project.images)} images written to {project.root}")
+    project = generate_demo(args.dir, task=DEMO_TASK)
+    print(f"Demo project ({project.task}) with {len(project.images)} images written to "
+          f"{project.root}")
     return 0
 
 
@@ -42,11 +43,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from segstudio.project.project import Project
 
     p = Project.open(args.project)
-    print(f"{p.name}: {len(p.images)} images, {len(p.classes)} classes")
+    print(f"{p.name}: {len(p.images)} images, {len(p.classes)} classes, {p.task}")
     for i, c in enumerate(p.classes):
         print(f"  {i}: {c.name} ({c.color})")
     labelled = sum(1 for e in p.images if e.labelled > 0)
     print(f"  {labelled} image(s) have labels")
+    if p.is_instances:
+        print(f"  {sum(e.objects for e in p.images)} objects labelled")
     splits: dict[str, int] = {}
     for e in p.images:
         splits[e.split] = splits.get(e.split, 0) + 1

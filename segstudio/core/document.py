@@ -1,5 +1,9 @@
 """The mask being edited: its pixels, its undo history and its copy-on-write save snapshots.
 
+The array is a uint8 index mask (semantic projects) or the packed uint32 label array of an
+instance project (``segstudio.core.instances``: class << 24 | object id); nothing here depends
+on which, so both have one undo history and one snapshot.
+
 No Qt here (plain Python + numpy), so the rules are tested without a window.
 
 Every write to the mask - brush, fill, polygon, undo, redo - first calls
@@ -68,7 +72,7 @@ class FrozenSnapshot:
         mask = self._mask
         h, w = mask.shape
         out = np.empty_like(mask)
-        band = max(1, self.BAND_BYTES // max(1, w))
+        band = max(1, self.BAND_BYTES // max(1, w * mask.itemsize))
         for r0 in range(0, h, band):
             out[r0:r0 + band] = mask[r0:r0 + band]
         with self._lock:
@@ -91,8 +95,8 @@ class MaskDocument:
 
     def __init__(self, image_id: str, mask: np.ndarray, history: History,
                  entry: object | None = None) -> None:
-        if mask.dtype != np.uint8 or mask.ndim != 2:
-            raise ValueError("a mask is a 2-D uint8 array")
+        if mask.dtype not in (np.uint8, np.uint32) or mask.ndim != 2:
+            raise ValueError("a mask is a 2-D uint8 (or packed uint32 instance) array")
         if not mask.flags.c_contiguous:
             raise ValueError("the mask must be C-contiguous (it is shown without a copy)")
         self.image_id = image_id

@@ -1,4 +1,5 @@
-"""Bounded, tile-based undo history for an index mask.
+"""Bounded, tile-based undo history for an index mask (uint8) or a packed instance label
+array (uint32, see ``segstudio.core.instances``): nothing here depends on the dtype.
 
 A step is ``begin() -> record(mask, rect) ... -> end(mask)``: one brush drag, one fill, one
 polygon. ``record`` is called *before* pixels in ``rect`` are written (the painting functions of
@@ -415,7 +416,7 @@ def reconcile_returning_mask(history: History, mask: np.ndarray,
     except Exception:  # unreadable now: the old steps cannot be trusted either
         disk = None
     if disk is not None and mask_fingerprint(disk) == history.fingerprint:
-        return np.array(disk, dtype=np.uint8, order="C")
+        return np.array(disk, dtype=mask.dtype, order="C")
     history.clear()
     history.fingerprint = None
     return mask

@@ -17,6 +17,12 @@ so a dab has the same shape wherever it lands and ``size`` is its width in pixel
 "Preserve labels" writes only into unlabelled pixels (value 255). The eraser is painting with
 255; preserving labels while erasing would erase nothing, so erasing ignores it.
 
+The array may be a uint8 index mask or the packed uint32 label array of an instance project
+(``segstudio.core.instances``: class << 24 | object id); the operations only compare and write
+values, so both work alike. "Unlabelled" is then every value whose class byte is 255
+(``unlabelled_value``). ``only`` restricts a write to the pixels a predicate selects (the
+instance eraser erases one object's pixels only).
+
 numpy only (and cv2 for flood and polygon fill); no Qt.
 """
 
@@ -29,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
+from segstudio.core.instances import UNLABELLED_LABEL
 from segstudio.errors import SegStudioError
 
 # A fill of unlabelled pixels that reaches the image's edge is not enclosed by any stroke: on a
@@ -90,6 +97,14 @@ class Rect(NamedTuple):
 
 
 OnWrite = Callable[[Rect], None] | None
+# Given the box's view of the array, which of its pixels a write may change.
+Only = Callable[[np.ndarray], np.ndarray] | None
+
+
+def unlabelled_value(mask: np.ndarray) -> int:
+    """The smallest "not labelled" value of ``mask``'s kind: 255 in a uint8 mask, class 255
+    (with any id) in a packed instance label array; every value >= it is unlabelled."""
+    return UNLABELLED if mask.dtype == np.uint8 else UNLABELLED_LABEL
 
 
 def union_rects(rects: Iterable[Rect | None]) -> Rect | None:
@@ -149,18 +164,23 @@ def _capsule_box(ax: float, ay: float, bx: float, by: float, r: float,
 
 
 def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve: bool,
-           on_write: OnWrite, exact: bool = False) -> Rect | None:
-    """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``); shrink the box
-    to what actually changes and report it before writing. ``exact``: the caller guarantees
-    that ``where`` holds only pixels that change and ``box`` is their tight bounding box."""
+           on_write: OnWrite, exact: bool = False, only: Only = None) -> Rect | None:
+    """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``, only where
+    ``only`` selects); shrink the box to what actually changes and report it before writing.
+    ``exact``: the caller guarantees that ``where`` holds only pixels that change and ``box``
+    is their tight bounding box."""
     sub = mask[box.slices]
     if exact:
         if on_write is not None:
             on_write(box)
         sub[where] = value
         return box
-    if preserve and value != UNLABELLED:
-        where = where & (sub == UNLABELLED)
+    if preserve:
+        unl = unlabelled_value(mask)
+        if value < unl:
+            where = where & (sub >= unl)
+    if only is not None:
+        where = where & only(sub)
     where = where & (sub != value)
     rows = np.flatnonzero(where.any(axis=1))
     if rows.size == 0:
@@ -176,7 +196,7 @@ def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve:
 
 def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, size: int,
                   value: int, preserve: bool = False, on_write: OnWrite = None,
-                  snap: bool = True) -> Rect | None:
+                  snap: bool = True, only: Only = None) -> Rect | None:
     """Paint the capsule of a ``size``-pixel brush moved from (ax, ay) to (bx, by).
 
     With ``snap`` (the default) both points are first snapped with ``brush_center``. Long
@@ -198,16 +218,17 @@ def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, 
         if box.empty:
             continue
         foot = capsule_footprint(sx, sy, ex, ey, r, box)
-        changed = _write(mask, box, foot, value, preserve, on_write)
+        changed = _write(mask, box, foot, value, preserve, on_write, only=only)
         if changed is not None:
             out = changed if out is None else out.union(changed)
     return out
 
 
 def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
-              preserve: bool = False, on_write: OnWrite = None) -> Rect | None:
+              preserve: bool = False, on_write: OnWrite = None, only: Only = None
+              ) -> Rect | None:
     """One dab of a ``size``-pixel round brush at continuous point (x, y)."""
-    return paint_segment(mask, x, y, x, y, size, value, preserve, on_write)
+    return paint_segment(mask, x, y, x, y, size, value, preserve, on_write, only=only)
 
 
 # --------------------------------------------------------------------------- fills
@@ -227,7 +248,9 @@ def flood_region(mask: np.ndarray, x: int, y: int,
     while True:
         win = Rect(max(0, x - half), max(0, y - half), min(w, x + half), min(h, y + half))
         sub = mask[win.slices]
-        if not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
+        if mask.dtype != np.uint8:  # cv2 fills 8-bit or float images: fill "equals the seed"
+            sub = (sub == mask[y, x]).view(np.uint8)
+        elif not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
             sub = np.ascontiguousarray(sub)
         ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
         _, _, _, (bx, by, bw, bh) = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
@@ -254,13 +277,14 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = Fa
     if not (0 <= x < w and 0 <= y < h):
         return None
     old = int(mask[y, x])
-    if old == value or (preserve and old != UNLABELLED and value != UNLABELLED):
+    unl = unlabelled_value(mask)
+    if old == value or (preserve and old < unl and value < unl):
         return None
     found = flood_region(mask, x, y)
     if found is None:
         return None
     box, region = found
-    if max_open_fraction is not None and old == UNLABELLED:
+    if max_open_fraction is not None and old >= unl:
         touches_edge = box.x0 == 0 or box.y0 == 0 or box.x1 == w or box.y1 == h
         fraction = int(np.count_nonzero(region)) / float(h * w)
         if touches_edge and fraction > max_open_fraction:

@@ -422,8 +422,9 @@ def natural_key(p: Path) -> list[int | str]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.as_posix())]
 
 
-def open_or_create(path: str | os.PathLike[str]) -> Project:
-    """Open the project at ``path``; a folder of images without one becomes a new project."""
+def open_or_create(path: str | os.PathLike[str], task: str = "semantic") -> Project:
+    """Open the project at ``path``; a folder of images without one becomes a new project
+    (of ``task``: "semantic" or "instances")."""
     p = Path(path)
     if not p.exists():
         raise ProjectError(f"{p} does not exist.")
@@ -436,7 +437,7 @@ def open_or_create(path: str | os.PathLike[str]) -> Project:
     images = find_images(p)
     if not images:
         raise ProjectError(f"{p} holds no segstudio project and no images.")
-    project = Project.create(p)
+    project = Project.create(p, task=task)
     project.add_images(images)
     project.save()
     return project

@@ -43,7 +43,8 @@ class EpochRecord:
     pixel_accuracy: float | None = None
     depth_miou: dict[int, float] = field(default_factory=dict)
     seconds: float | None = None
-    instance_scores: dict[str, float] = field(default_factory=dict)  # instance projects
+    # instance projects: object scores ("ap50", "map", ...; EpochReport.instance_scores)
+    instance_scores: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_report(cls, r: EpochReport) -> EpochRecord:
@@ -51,12 +52,16 @@ class EpochRecord:
                    dict(r.depth_miou), r.seconds, dict(r.instance_scores))
 
     def to_json(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
-                "miou": self.miou, "iou": [None if np.isnan(v) else v for v in self.iou],
-                "pixel_accuracy": self.pixel_accuracy,
-                "depth_miou": {str(k): v for k, v in self.depth_miou.items()},
-                "seconds": self.seconds,
-                **({"instance_scores": self.instance_scores} if self.instance_scores else {})}
+        out: dict[str, Any] = {
+            "epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
+            "miou": self.miou, "iou": [None if np.isnan(v) else v for v in self.iou],
+            "pixel_accuracy": self.pixel_accuracy,
+            "depth_miou": {str(k): v for k, v in self.depth_miou.items()},
+            "seconds": self.seconds}
+        if self.instance_scores:
+            out["instance_scores"] = {k: None if not math.isfinite(v) else v
+                                      for k, v in self.instance_scores.items()}
+        return out
 
     @classmethod
     def from_json(cls, r: Any) -> EpochRecord:
@@ -71,7 +76,7 @@ class EpochRecord:
                             else float(r["pixel_accuracy"])),
             depth_miou={int(k): float(v) for k, v in (r.get("depth_miou") or {}).items()},
             seconds=None if r.get("seconds") is None else float(r["seconds"]),
-            instance_scores={str(k): float(v)
+            instance_scores={str(k): float("nan") if v is None else float(v)
                              for k, v in (r.get("instance_scores") or {}).items()})
 
 
@@ -192,6 +197,9 @@ class RunHistory:
     miou: list[float] = field(default_factory=list)
     iou: list[list[float]] = field(default_factory=list)
     depth_miou: list[dict[int, float]] = field(default_factory=list)
+    # instance projects, per epoch: AP at IoU 0.5 and the mean AP over 0.5:0.95 (NaN: none)
+    ap50: list[float] = field(default_factory=list)
+    map: list[float] = field(default_factory=list)
     confusion: np.ndarray | None = None
     smoothing: float = 0.95
 
@@ -232,8 +240,10 @@ class RunHistory:
 
     def add_epoch(self, epoch: int, train_loss: float, val_loss: float | None, miou: float,
                   iou: tuple[float, ...], depth_miou: dict[int, float],
-                  confusion: np.ndarray | None, iteration: int | None = None) -> None:
-        """iteration: the run's iteration at the epoch's end (default: the last one seen)."""
+                  confusion: np.ndarray | None, iteration: int | None = None,
+                  instance_scores: dict[str, float] | None = None) -> None:
+        """iteration: the run's iteration at the epoch's end (default: the last one seen);
+        instance_scores: an instance project's object scores ("ap50", "map")."""
         self.epochs.append(epoch)
         self.epoch_iteration.append(iteration if iteration is not None else
                                     self.iterations[-1] if self.iterations else 0)
@@ -242,6 +252,9 @@ class RunHistory:
         self.miou.append(miou)
         self.iou.append(list(iou))
         self.depth_miou.append(dict(depth_miou))
+        scores = instance_scores or {}
+        self.ap50.append(float(scores.get("ap50", float("nan"))))
+        self.map.append(float(scores.get("map", float("nan"))))
         if confusion is not None:
             self.confusion = np.array(confusion, copy=True)
 
@@ -255,19 +268,28 @@ class RunHistory:
             if self.epochs and r.epoch <= self.epochs[-1]:
                 break
             self.add_epoch(r.epoch, r.train_loss, r.val_loss, r.miou, r.iou, r.depth_miou,
-                           None, iteration=r.epoch * iterations_per_epoch)
+                           None, iteration=r.epoch * iterations_per_epoch,
+                           instance_scores=r.instance_scores)
             n += 1
         return n
+
+    @property
+    def has_instance_scores(self) -> bool:
+        return any(math.isfinite(v) for v in self.ap50 + self.map)
 
     def epoch_csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf)
         depths = sorted({d for dm in self.depth_miou for d in dm})
+        objects = self.has_instance_scores
         w.writerow(["epoch", "iteration", "train_loss", "val_loss", "miou"] +
-                   [f"iou_{n}" for n in self.class_names] + [f"miou_L{d}" for d in depths])
+                   [f"iou_{n}" for n in self.class_names] + [f"miou_L{d}" for d in depths]
+                   + (["ap50", "map"] if objects else []))
         for i, e in enumerate(self.epochs):
             row = [e, self.epoch_iteration[i], self.train_loss[i], self.val_loss[i],
                    self.miou[i]] + self.iou[i] + [self.depth_miou[i].get(d, "") for d in depths]
+            if objects:
+                row += [self.ap50[i], self.map[i]]
             w.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in row])
         return buf.getvalue()
 

@@ -53,8 +53,9 @@ SPECS: tuple[ActionSpec, ...] = (
     # Tools (canvas)
     ActionSpec("tool_brush", "&Brush", "Tools", ("B",), "Paint the current class",
                checkable=True, checked=True, context="canvas"),
-    ActionSpec("tool_eraser", "&Eraser", "Tools", ("E",), "Make pixels unlabelled again",
-               checkable=True, context="canvas"),
+    ActionSpec("tool_eraser", "&Eraser", "Tools", ("E",),
+               "Make pixels unlabelled again (instance projects: only the object the stroke "
+               "starts on; Shift+drag erases everything)", checkable=True, context="canvas"),
     ActionSpec("tool_fill", "&Fill", "Tools", ("F",),
                "Fill the connected region of the mask under the click", checkable=True,
                context="canvas"),
@@ -62,13 +63,19 @@ SPECS: tuple[ActionSpec, ...] = (
                "Click vertices or drag a lasso; Enter or double-click fills", checkable=True,
                context="canvas"),
     ActionSpec("tool_picker", "Class P&icker", "Tools", ("I",),
-               "Pick the class under the click (Alt+click with any tool)", checkable=True,
-               context="canvas"),
+               "Pick the class (instance projects: the object) under the click (Alt+click "
+               "with any tool)", checkable=True, context="canvas"),
     ActionSpec("brush_bigger", "Brush &Bigger", "Tools", ("]",), context="canvas"),
     ActionSpec("brush_smaller", "Brush &Smaller", "Tools", ("[",), context="canvas"),
     ActionSpec("preserve_labels", "&Preserve Labels", "Tools", (),
                "Brush, fill and polygon only change unlabelled pixels", checkable=True,
                context="canvas"),
+    # Objects (canvas, instance projects; ui/canvas/objects.py)
+    ActionSpec("new_object", "&New Object", "Tools", ("N",),
+               "The next stroke, fill or polygon starts a new object, even on an existing "
+               "one (a stroke started off any object always does)", context="canvas"),
+    ActionSpec("delete_object", "&Delete Current Object", "Tools", ("Delete",),
+               "Make the current object's pixels unlabelled", context="canvas"),
     # View (canvas)
     ActionSpec("fit", "&Fit to Window", "View", ("Ctrl+0",), "Fit the image to the window",
                context="canvas"),
@@ -80,6 +87,10 @@ SPECS: tuple[ActionSpec, ...] = (
                checkable=True, checked=True, context="canvas"),
     ActionSpec("opacity_up", "Mask Overlay More &Opaque", "View", (), context="canvas"),
     ActionSpec("opacity_down", "Mask Overlay More &Transparent", "View", (), context="canvas"),
+    ActionSpec("object_colours", "Colour Each O&bject", "View", (),
+               "Instance projects: fill each object in its own colour, outlined in its class "
+               "colour (off: class colour fill, object colour outline)", checkable=True,
+               checked=True, context="canvas"),
     # Model
     ActionSpec("predict", "&Predict Current Image", "Model", ("Ctrl+P",),
                "Segment the current image with the model"),
@@ -112,7 +123,11 @@ OTHER_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Canvas", "1 … 9", "Paint with class 1 … 9"),
     ("Canvas", "Space + drag, middle drag", "Pan"),
     ("Canvas", "Wheel", "Zoom at the cursor"),
-    ("Canvas", "Alt + click", "Pick the class under the cursor"),
+    ("Canvas", "Alt + click", "Pick the class (instance projects: the object) under the cursor"),
+    ("Objects", "Stroke started on an object", "Extend that object (started elsewhere: a new "
+                                                "object)"),
+    ("Objects", "Ctrl + click", "Merge the clicked object into the current object"),
+    ("Objects", "Shift + eraser drag", "Erase every label, not only one object"),
     ("Polygon", "Enter, double-click", "Fill the polygon"),
     ("Polygon", "Backspace", "Remove the last vertex"),
     ("Polygon", "Esc", "Cancel the polygon"),
@@ -168,8 +183,8 @@ def create_actions(owner: QObject, context: str,
 
 
 # A separator goes before the first command of these groups (by the name's first word).
-_SEPARATE = ("import", "save", "quit", "preferences", "brush", "preserve", "mask", "accept",
-             "show", "load")
+_SEPARATE = ("import", "save", "quit", "preferences", "brush", "preserve", "new", "mask",
+             "object", "accept", "show", "load")
 
 
 def fill_menus(bar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMenu]:

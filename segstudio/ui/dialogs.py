@@ -22,8 +22,8 @@ from segstudio.project.project import find_images
 from segstudio.ui.actions import shortcut_rows
 from segstudio.ui.preferences import PreferencesDialog
 
-__all__ = ["IMAGE_FILTER", "PreferencesDialog", "ShortcutsDialog", "about_text", "image_files",
-           "show_about", "show_shortcuts"]
+__all__ = ["IMAGE_FILTER", "PreferencesDialog", "ShortcutsDialog", "about_text", "ask_task",
+           "image_files", "show_about", "show_shortcuts"]
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
 
@@ -37,6 +37,29 @@ def image_files(paths: list[Path]) -> list[Path]:
         elif is_image_file(p):
             files.append(p)
     return files
+
+
+TASK_CHOICES = (("semantic", "Semantic (classes)"), ("instances", "Instances (separate objects)"))
+
+
+def ask_task(parent: QWidget, folder: Path) -> str | None:
+    """What a new project in ``folder`` labels: "semantic", "instances", or None (cancelled)."""
+    box = QMessageBox(parent)
+    box.setWindowTitle("New project")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(f"<b>{folder.name}</b> becomes a new project. What will you label?")
+    box.setInformativeText(
+        "<b>Semantic</b>: every pixel gets a class (tissue, background, …).<br>"
+        "<b>Instances</b>: every object is told apart as well, so touching cells are "
+        "separated and counted; each object still has a class.<br>The choice is kept in the "
+        "project.")
+    buttons = [(box.addButton(text, QMessageBox.ButtonRole.AcceptRole), task)
+               for task, text in TASK_CHOICES]
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(buttons[0][0])
+    box.exec()
+    clicked = box.clickedButton()
+    return next((task for button, task in buttons if button is clicked), None)
 
 
 def about_text() -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 
+from segstudio.project.labels import load_labels
 from segstudio.ui import dialogs
 from segstudio.ui.loaders import ImageLoader, LoadedDocument
 from segstudio.ui.preferences import max_image_pixels
@@ -42,13 +43,14 @@ class ImageController(QObject):
         self.window.session.current_image_id = image_id
         self.window.statusBar().showMessage(f"Loading {image_id}…")
         self.loader.request(image_id, project.image_path(entry),
-                            lambda shape: project.load_mask(entry, shape))
+                            lambda shape: load_labels(project, entry, shape))
 
     def _on_image_loaded(self, doc: LoadedDocument) -> None:
         s = self.window.session
         if s is None or doc.image_id != s.current_image_id:
             return
-        self.window.canvas.show_image(s.project.entry(doc.image_id), doc.image, doc.mask)
+        self.window.canvas.show_image(s.project.entry(doc.image_id), doc.image, doc.mask,
+                                      next_object_id=doc.next_object_id)
         self.window.canvas.view.setFocus()  # number keys, B/E/F/P and [ ] act on the canvas at once
         s.show(doc.image_id, doc.image)
         self.window.predictions.show_layer()

@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from segstudio.core.instance_edit import max_object_id
 from segstudio.errors import ImageReadError, SegStudioError
 from segstudio.io.images import DEFAULT_MAX_PIXELS, LoadedImage, read_image, thumbnail_rgb8
 from segstudio.ui.tasks import Task, TaskRunner
@@ -27,8 +28,9 @@ def rgb8_to_qimage(rgb: np.ndarray) -> QImage:
 class LoadedDocument:
     image_id: str
     image: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray   # uint8 mask, or an instance project's packed uint32 labels
     note: str = ""
+    next_object_id: int = 0  # instance projects: one above the largest id in ``mask``
 
 
 def _read(path: Path, max_pixels: int) -> LoadedImage:
@@ -95,15 +97,16 @@ class ImageLoader(QObject):
 
     def request(self, image_id: str, path: Path,
                 load_mask: Callable[[tuple[int, int]], np.ndarray]) -> None:
-        """Decode ``path``, then ``load_mask(shape)`` (Project.load_mask: the saved mask, or
-        an unlabelled one) in the worker."""
+        """Decode ``path``, then ``load_mask(shape)`` (project.labels.load_labels: the saved
+        mask or packed instance labels, or unlabelled ones) in the worker."""
         limit = self.max_pixels
 
         def job(task: Task) -> LoadedDocument:
             img = _read(path, limit)
             task.check()
             mask = load_mask(img.data.shape[:2])
-            return LoadedDocument(image_id, img.data, mask, img.note)
+            nid = max_object_id(mask) + 1 if mask.dtype == np.uint32 else 0
+            return LoadedDocument(image_id, img.data, mask, img.note, nid)
 
         self._runner.submit(job, on_done=self.loaded.emit,
                             on_error=lambda m: self.failed.emit(image_id, m), replace="image")

@@ -8,6 +8,7 @@ background. Commands and shortcuts come from actions.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropE
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from segstudio.errors import SegStudioError
-from segstudio.project.project import PROJECT_FILE, Project, open_or_create
+from segstudio.project.project import PROJECT_FILE, TASKS, Project, find_images, open_or_create
 from segstudio.ui import dialogs
 from segstudio.ui.actions import create_actions, fill_menus
 from segstudio.ui.canvas import CanvasPanel
@@ -38,6 +39,7 @@ from segstudio.ui.transfer import TransferController
 from segstudio.ui.window_state import WindowState
 
 DOCS_URL = "https://github.com/segstudio/segstudio/tree/main/docs"
+NEW_PROJECT_TASK_ENV = "SEGSTUDIO_NEW_PROJECT_TASK"
 
 
 class MainWindow(QMainWindow):
@@ -154,7 +156,10 @@ class MainWindow(QMainWindow):
         if not self._may_leave_project():
             return False
         try:
-            project = open_or_create(path)
+            task = self._new_project_task(Path(path))
+            if task is None:
+                return False
+            project = open_or_create(path, task=task)
         except SegStudioError as exc:
             self.show_error(str(exc))
             return False
@@ -163,6 +168,22 @@ class MainWindow(QMainWindow):
             return False
         self.set_project(project)
         return True
+
+    def _new_project_task(self, path: Path) -> str | None:
+        """A folder of images without a project becomes one: ask what it labels (None:
+        the user cancelled). Anything else keeps its own task."""
+        if not path.is_dir() or (path / PROJECT_FILE).exists() or not find_images(path):
+            return "semantic"  # not a new project (or an error open_or_create reports)
+        return self.choose_task(path)
+
+    def choose_task(self, folder: Path) -> str | None:
+        """Ask semantic or instances. Hidden, for tests (a modal dialog would block them):
+        $SEGSTUDIO_NEW_PROJECT_TASK answers without asking (tests/conftest.py sets it), and
+        tests may replace this method."""
+        preset = os.environ.get(NEW_PROJECT_TASK_ENV, "").strip()
+        if preset in TASKS:
+            return preset
+        return dialogs.ask_task(self, folder)
 
     def _may_leave_project(self) -> bool:
         """A run trains the open project: stop it (if the user agrees) before another opens."""
@@ -186,7 +207,9 @@ class MainWindow(QMainWindow):
         self.dashboard.clear()
         self.coordinator.restore_latest_run()
         self.message_bar.dismiss()
-        self.setWindowTitle(f"{project.name} — segstudio")
+        task = "instances" if project.is_instances else "semantic"
+        self.setWindowTitle(f"{project.name} ({task}) — segstudio")
+        self.status.show_task(project)
         add_recent_project(project.root)
         self.update_actions()
         self.project_opened.emit(project)
@@ -280,7 +303,8 @@ class MainWindow(QMainWindow):
         s = self.session
         has_model = s is not None and s.checkpoint is not None
         has_image = s is not None and s.current_image is not None
-        has_pred = s is not None and s.prediction(s.current_image_id) is not None
+        has_pred = s is not None and s.prediction(s.current_image_id) is not None \
+            and not s.project.is_instances  # accepting makes no objects (prediction.accept)
         a = self.commands
         for name, on in (("predict", has_model and has_image), ("predict_all", has_model),
                          ("export_model", has_model), ("accept_unlabelled", has_pred),

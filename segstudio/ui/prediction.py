@@ -132,6 +132,13 @@ class PredictionController(QObject):
         mask = canvas.current_mask()
         if pred is None or mask is None or pred.labels.shape != mask.shape:
             return False
+        if canvas.instance_mode:
+            # A class map has no object ids: copying it would make labelled pixels that
+            # belong to no object. Waits for predictions that carry objects.
+            self.window.statusBar().showMessage(
+                "Accepting a prediction is not available in instance projects yet: paint the "
+                "objects over it.", 6000)
+            return False
         plan = plan_accept(mask, pred.labels, mode)
         if plan is None:
             self.window.statusBar().showMessage("The prediction adds nothing here.", 4000)

@@ -14,7 +14,9 @@ def test_demo_and_info(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d")]) == 0
     assert main(["info", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    assert "8 images" in out and "nucleus" in out
+    # The built-in demo is an instance project: cells as objects (project/demo.py).
+    assert "8 images" in out and "cell" in out and "instances" in out
+    assert "objects labelled" in out
 
 
 def test_bad_project_is_one_line_and_nonzero(tmp_path, capsys):

@@ -19,8 +19,9 @@ CLASSES = [ClassInfo("background", "#3b4cc0"), ClassInfo("cell", "#e69f00"),
            ClassInfo("nucleus", "#cc3355")]
 
 
-def make_project(root, n_images=2, shape=(120, 160), seed=0) -> Project:
-    """A project with ``n_images`` random RGB images of ``shape`` and three classes."""
+def make_project(root, n_images=2, shape=(120, 160), seed=0, task="semantic") -> Project:
+    """A project with ``n_images`` random RGB images of ``shape`` and three classes
+    (``task="instances"``: an instance project)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -30,7 +31,7 @@ def make_project(root, n_images=2, shape=(120, 160), seed=0) -> Project:
         p = root / f"img{i}.png"
         Image.fromarray(rng.integers(0, 256, shape + (3,), dtype=np.uint8)).save(p)
         paths.append(p)
-    project = Project.create(root, CLASSES)
+    project = Project.create(root, CLASSES, task=task)
     project.add_images(paths)
     project.save()
     return project
@@ -40,8 +41,10 @@ def load(project: Project, index: int):
     from segstudio.io.images import read_image
 
     entry = project.images[index]
+    from segstudio.project.labels import load_labels
+
     image = read_image(project.image_path(entry)).data
-    mask = project.load_mask(entry, image.shape[:2])
+    mask = load_labels(project, entry, image.shape[:2])  # packed labels in instance projects
     return entry, image, mask
 
 

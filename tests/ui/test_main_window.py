@@ -37,12 +37,14 @@ def test_starts_on_demo_project(qtbot, window, tmp_path, monkeypatch):
         open_initial(window, None)
     p = window.project
     assert p is not None and p.name == "segstudio demo"
-    assert [c.name for c in p.classes] == ["background", "cell", "nucleus"]
+    # The built-in demo is an instance project (project/demo.py): cells are objects.
+    assert p.is_instances and [c.name for c in p.classes] == ["background", "cell"]
     assert len(p.images) == 8
     labelled = [e for e in p.images if e.labelled > 0]
-    assert 1 <= len(labelled) < len(p.images)      # sparse strokes, not full masks
-    mask = window.canvas.current_mask()
-    assert mask.shape == (512, 512) and set(np.unique(mask)) == {0, 1, 2, 255}
+    assert 1 <= len(labelled) < len(p.images)      # a few objects, not full masks
+    labels = window.canvas.current_mask()          # packed: class << 24 | object id
+    assert labels.shape == (512, 512) and labels.dtype == np.uint32
+    assert set(np.unique(labels >> 24)) == {0, 1, 255}
     assert window.image_list.model().rowCount() == 8
     assert "segstudio demo" in window.windowTitle()
 

@@ -9,6 +9,12 @@ the PNG atomically with ``segstudio.io.masks.write_mask``. It never touches the 
 ``SaveResult`` comes back to the GUI thread, which then updates the project (``set_labelled``)
 and emits ``saved`` or ``failed``.
 
+In an instance project the document is the packed label array: the worker writes the
+instance map (``ids_of``) and then the mask (``semantic_of``), in the order and with the writers
+of ``Project.save_labels`` (instances first, so a mask never names objects that were not saved),
+but without its ``set_labelled``: the object count comes back in the result like the labelled
+fraction, and the GUI thread records both.
+
 At most one save per image runs at a time; a save requested meanwhile runs after it, so the
 last file written is always the newest state.
 """
@@ -19,11 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.classes import ClassInfo
 from segstudio.core.document import FrozenSnapshot, MaskDocument
 from segstudio.core.history import mask_fingerprint
+from segstudio.core.instance_edit import count_ids
+from segstudio.core.instances import ids_of, semantic_of
+from segstudio.io.instances import write_instances
 from segstudio.io.masks import labelled_fraction, write_mask
 from segstudio.ui.tasks import TaskRunner
 
@@ -37,18 +47,29 @@ class SaveResult:
     fraction: float = 0.0
     fingerprint: int | None = None
     message: str = ""
+    objects: int | None = None  # instance projects: objects in the saved instance map
 
 
 def _save(doc: MaskDocument, project: object, snapshot: FrozenSnapshot, path: Path,
-          classes: list[ClassInfo], serial: int) -> SaveResult:
-    """Worker thread: write the snapshot; failures become a result, never an exception."""
+          classes: list[ClassInfo], serial: int,
+          instances_path: Path | None = None) -> SaveResult:
+    """Worker thread: write the snapshot (with ``instances_path``: a packed label array, as
+    instance map and mask); failures become a result, never an exception."""
     try:
         snap = snapshot.materialize()
-        frac = labelled_fraction(snap)
         fp = mask_fingerprint(snap)
+        objects = None
+        if instances_path is not None:
+            ids = ids_of(snap)
+            snap = semantic_of(snap)
+            instances_path.parent.mkdir(parents=True, exist_ok=True)
+            write_instances(instances_path, ids)
+            objects = count_ids(ids)
+            del ids
+        frac = labelled_fraction(snap)
         write_mask(path, snap, classes)
         del snap
-        return SaveResult(doc, project, serial, True, frac, fp)
+        return SaveResult(doc, project, serial, True, frac, fp, objects=objects)
     except Exception as exc:  # reported to the user, never raised in a worker
         snapshot.close()
         text = str(exc) or type(exc).__name__
@@ -144,11 +165,13 @@ class Autosaver(QObject):
         if not doc.dirty:
             return
         path = project.mask_path(doc.entry)
+        instances_path = (project.instances_dir / f"{doc.image_id}.png"
+                          if doc.mask.dtype == np.uint32 else None)
         classes = list(project.classes)
         snapshot, serial = doc.snapshot(), doc.serial
         self._inflight[key] = (doc, project)
         self._runner.submit(
-            lambda task: _save(doc, project, snapshot, path, classes, serial),
+            lambda task: _save(doc, project, snapshot, path, classes, serial, instances_path),
             on_done=self._done)
 
     def _done(self, result: SaveResult) -> None:  # GUI thread
@@ -159,7 +182,7 @@ class Autosaver(QObject):
             if doc.serial == result.serial:
                 doc.history.fingerprint = result.fingerprint
             try:
-                result.project.set_labelled(doc.image_id, result.fraction)
+                result.project.set_labelled(doc.image_id, result.fraction, result.objects)
             except (KeyError, AttributeError):
                 pass  # the image left the project meanwhile
             self.saved.emit(result)

@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
 from segstudio.core.classes import UNLABELLED
+from segstudio.core.instances import ID_BITS, ID_MASK
 from segstudio.ui.actions import trigger_matching
 from segstudio.ui.canvas.view import CanvasView
 
@@ -20,6 +21,7 @@ class CursorInfo:
     x: int
     y: int
     class_index: int | None  # None = not labelled
+    object_id: int | None = None  # instance projects: the object's id (None: no object)
 
 
 class CanvasInput:
@@ -35,6 +37,8 @@ class CanvasInput:
     _hover: tuple[float, float] | None
     _hover_pos: QPointF | None
     _last_info: object
+    _instances: bool
+    merge_at: Any
     press_modifiers: Any = Qt.KeyboardModifier.NoModifier
 
     def canvas_press(self, view: CanvasView, event) -> None:
@@ -45,6 +49,10 @@ class CanvasInput:
             and event.modifiers() & Qt.KeyboardModifier.AltModifier
         ):
             self._tools["picker"].press(self, u, v, Qt.MouseButton.LeftButton)
+            return
+        if (self._instances and event.button() == Qt.MouseButton.LeftButton
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.merge_at(u, v)  # Ctrl+click: merge that object into the current one
             return
         self._tool.press(self, u, v, event.button())
         self._hover_pos = event.position()
@@ -109,7 +117,12 @@ class CanvasInput:
         h, w = self._doc.mask.shape
         if 0 <= col < w and 0 <= row < h:
             val = int(self._doc.mask[row, col])
-            self._emit_cursor(CursorInfo(col, row, None if val == UNLABELLED else val))
+            if self._instances:
+                cls, oid = val >> ID_BITS, val & ID_MASK
+                self._emit_cursor(CursorInfo(col, row, None if cls == UNLABELLED else cls,
+                                             oid or None))
+            else:
+                self._emit_cursor(CursorInfo(col, row, None if val == UNLABELLED else val))
         else:
             self._emit_cursor(None)
 

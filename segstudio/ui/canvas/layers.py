@@ -1,5 +1,6 @@
 """The canvas's layer stack: image, prediction overlay, mask overlay (bottom to top); the tool
-overlay (brush outline, polygon) is drawn by the tool on top, in widget coordinates.
+overlay (brush outline, polygon) is drawn by the tool on top, in widget coordinates. (The mask
+overlay of an instance project is ``instance_layer.InstanceLayer``.)
 
 Layers hold no screen-sized caches and make no copies of the mask: each paint resamples only
 the exposed screen rectangle straight from the layer's array (nearest neighbour, with the exact
@@ -38,6 +39,7 @@ class Patch:
     sy0: int
     sx1: int
     sy1: int
+    scale: float = 1.0  # widget pixels per image pixel
     _map: np.ndarray | None = None
 
     CV2_MIN_PIXELS = 65536

@@ -4,6 +4,10 @@ view, the tools, the mask document, the per-image undo histories and autosave.
 Its commands (tools, brush size, overlays, zoom, undo) are QActions made from
 segstudio/ui/actions.py, which lists their shortcuts; keys that act inside a tool (polygon:
 Enter, Esc, Backspace) go to the tool, Space+drag pans (the view).
+
+In an instance project the document is the packed uint32 label array (class << 24 | id) and
+the overlay an ``InstanceLayer``; which object an edit paints, and the object commands (new,
+pick, merge, delete), are in ``objects.CanvasObjects``.
 """
 
 from __future__ import annotations
@@ -18,17 +22,20 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from segstudio.core.document import MaskDocument
 from segstudio.core.history import HistoryStore, reconcile_returning_mask
 from segstudio.core.painting import Rect
+from segstudio.project.labels import load_labels
 from segstudio.project.project import ImageEntry, Project
 from segstudio.ui.actions import class_actions, create_actions
 from segstudio.ui.canvas.autosave import Autosaver
 from segstudio.ui.canvas.input import CanvasInput
+from segstudio.ui.canvas.instance_layer import InstanceLayer
 from segstudio.ui.canvas.layers import ImageLayer, LabelLayer
+from segstudio.ui.canvas.objects import CanvasObjects
 from segstudio.ui.canvas.toolbar import MAX_BRUSH, CanvasToolbar
 from segstudio.ui.canvas.tools import TOOLS, Tool
 from segstudio.ui.canvas.view import CanvasView
 
 
-class CanvasPanel(CanvasInput, QWidget):
+class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
     mask_edited = Signal(str)          # image id, after each completed edit
     mask_saved = Signal(str, float)    # image id, labelled fraction (GUI thread)
     save_failed = Signal(str)          # message for the user
@@ -37,6 +44,7 @@ class CanvasPanel(CanvasInput, QWidget):
     zoom_changed = Signal(float)       # 1.0 = 100 %
     active_class_changed = Signal(int)
     tool_changed = Signal(str)         # tool name ("brush", "eraser", "fill", "polygon", "picker")
+    object_changed = Signal(int)       # instance projects: the current object's id (0 = none)
 
     def __init__(self, parent: QWidget | None = None, *, autosave_delay_ms: int = 800,
                  history_bytes_per_image: int = 256 << 20,
@@ -51,6 +59,14 @@ class CanvasPanel(CanvasInput, QWidget):
         self._last_info: object = None
         self._tools: dict[str, Tool] = {cls.name: cls() for cls in TOOLS}
         self._tool: Tool = self._tools["brush"]
+        self._instances = False          # instance mode: see objects.py
+        self._current_object = 0
+        self._current_class = 0
+        self._current_box: Rect | None = None
+        self._new_armed = False
+        self._next_ids: dict[str, int] = {}
+        self._edit_value = 0
+        self.paint_only = None
 
         self.histories = HistoryStore(history_bytes_per_image, history_bytes_total)
         self.autosaver = Autosaver(self, autosave_delay_ms)
@@ -61,7 +77,9 @@ class CanvasPanel(CanvasInput, QWidget):
         self.image_layer = ImageLayer()
         self.prediction_layer = LabelLayer(opacity=0.35)
         self.prediction_layer.visible = True
-        self.mask_layer = LabelLayer(opacity=0.5)
+        self.label_layer = LabelLayer(opacity=0.5)        # semantic projects
+        self.instance_layer = InstanceLayer(opacity=0.5)  # instance projects
+        self.mask_layer: LabelLayer | InstanceLayer = self.label_layer
         self._prediction_id: str | None = None
 
         self.view = CanvasView(self)
@@ -83,6 +101,8 @@ class CanvasPanel(CanvasInput, QWidget):
             "opacity_up": lambda: self.set_overlay_opacity(self.mask_layer.opacity + 0.1),
             "opacity_down": lambda: self.set_overlay_opacity(self.mask_layer.opacity - 0.1),
             "show_prediction": self.set_prediction_visible,
+            "new_object": self.new_object, "delete_object": self.delete_current_object,
+            "object_colours": self.set_object_colours,
             **{f"tool_{name}": self._tool_toggled(name) for name in self._tools}})
         self.commands.update(class_actions(self, self._choose_class))
         self._tool_group = QActionGroup(self)
@@ -103,6 +123,7 @@ class CanvasPanel(CanvasInput, QWidget):
         self.fit_button = self.toolbar.fit_button
         self.zoom100_button = self.toolbar.zoom100_button
         self.zoom_label = self.toolbar.zoom_label
+        self.object_changed.connect(self._sync_object_label)
         self.size_slider.valueChanged.connect(self.set_brush_size)
         self.opacity_slider.valueChanged.connect(lambda v: self.set_overlay_opacity(v / 100.0))
         lay = QVBoxLayout(self)
@@ -111,6 +132,7 @@ class CanvasPanel(CanvasInput, QWidget):
         lay.addWidget(self.toolbar)
         lay.addWidget(self.view, 1)
         self._sync_labels()
+        self._set_instance_mode(False)
         self._update_actions()
 
     def _sync_labels(self) -> None:
@@ -126,15 +148,40 @@ class CanvasPanel(CanvasInput, QWidget):
         self.autosaver.forget_failed()
         self.histories.clear()
         self._project = project
+        self._next_ids.clear()
+        self._set_instance_mode(project is not None and project.is_instances)
         self.refresh_classes()
+
+    def _set_instance_mode(self, on: bool) -> None:
+        self._instances = bool(on)
+        self.mask_layer = self.instance_layer if on else self.label_layer
+        self.view.layers = [self.image_layer, self.prediction_layer, self.mask_layer]
+        self.view.image_margin = 1 if on else 0
+        for name in ("new_object", "delete_object", "object_colours"):
+            self.commands[name].setEnabled(self._instances)
+        self.toolbar.set_instance_mode(self._instances)
+        self._new_armed = False
+        self.set_current_object(0)
+
+    def _sync_object_label(self, _object_id: int = 0) -> None:
+        if self._new_armed:
+            text = "Object: new"
+        elif self._current_object:
+            text = f"Object {self._current_object}"
+        else:
+            text = "Object: –"
+        self.toolbar.object_label.setText(text)
 
     @property
     def project(self) -> Project | None:
         return self._project
 
-    def show_image(self, entry: ImageEntry, image: np.ndarray, mask: np.ndarray) -> None:
-        """Show ``image`` with ``mask`` (the panel owns the mask from now on). The previous
-        image's unsaved edits are saved first (in the background)."""
+    def show_image(self, entry: ImageEntry, image: np.ndarray, mask: np.ndarray,
+                   next_object_id: int = 0) -> None:
+        """Show ``image`` with ``mask`` (the panel owns the mask from now on; in an instance
+        project the packed uint32 label array of ``project.labels.load_labels``). The previous
+        image's unsaved edits are saved first (in the background). ``next_object_id``: one
+        above the largest id in ``mask`` when the caller knows it (else found on first use)."""
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
         old_size = (self.view._img_w, self.view._img_h)
@@ -143,16 +190,22 @@ class CanvasPanel(CanvasInput, QWidget):
         if doc is not None and doc.mask.shape == mask.shape:
             doc.entry = entry  # its unsaved state is newer than the file just read
         else:
-            if mask.dtype != np.uint8 or mask.ndim != 2:
-                raise ValueError("a mask is a 2-D uint8 array")
+            dtype = np.uint32 if self._instances else np.uint8
+            if mask.dtype != dtype or mask.ndim != 2:
+                raise ValueError("a mask is a 2-D uint8 array" if not self._instances else
+                                 "an instance project's labels are a 2-D packed uint32 array")
             if not mask.flags.c_contiguous or not mask.flags.writeable:
-                mask = np.array(mask, dtype=np.uint8, order="C")
+                mask = np.array(mask, dtype=dtype, order="C")
             history = self.histories.get(entry.id, mask.shape)
             mask = reconcile_returning_mask(
-                history, mask, lambda: self._project.load_mask(entry, mask.shape)
+                history, mask, lambda: load_labels(self._project, entry, mask.shape)
                 if self._project is not None else None)
             doc = MaskDocument(entry.id, mask, history, entry)
         self._doc = doc
+        if next_object_id:
+            self._next_ids[entry.id] = max(next_object_id, self._next_ids.get(entry.id, 1))
+        self._new_armed = False
+        self.set_current_object(0)
         self.image_layer.set_image(image)
         self.mask_layer.set_array(doc.mask)
         self.prediction_layer.set_array(None)
@@ -192,7 +245,8 @@ class CanvasPanel(CanvasInput, QWidget):
 
     def refresh_classes(self) -> None:
         classes = list(self._project.classes) if self._project is not None else []
-        self.mask_layer.set_classes(classes)
+        self.label_layer.set_classes(classes)
+        self.instance_layer.set_classes(classes)
         self.prediction_layer.set_classes(classes)
         if classes and self._active_class >= len(classes):
             self.set_active_class(len(classes) - 1)
@@ -268,20 +322,28 @@ class CanvasPanel(CanvasInput, QWidget):
         self.commands["preserve_labels"].setChecked(self._preserve)
 
     def set_overlay_opacity(self, opacity: float) -> None:
-        self.mask_layer.set_opacity(opacity)
+        self.label_layer.set_opacity(opacity)
+        self.instance_layer.set_opacity(opacity)
         v = int(round(self.mask_layer.opacity * 100))
         if self.opacity_slider.value() != v:
             self.opacity_slider.setValue(v)
         self.view.update()
 
     def set_overlay_visible(self, on: bool) -> None:
-        self.mask_layer.visible = bool(on)
+        self.label_layer.visible = self.instance_layer.visible = bool(on)
         self.commands["mask_overlay"].setChecked(bool(on))
         self.view.update()
 
     @property
     def overlay_visible(self) -> bool:
         return self.mask_layer.visible
+
+    def set_object_colours(self, on: bool) -> None:
+        """Instance projects: fill each object in its own colour (outline in the class colour),
+        or fill in the class colour (outline in the object colour)."""
+        self.instance_layer.set_object_colours(on)
+        self.commands["object_colours"].setChecked(bool(on))
+        self.view.update()
 
     def set_prediction(self, image_id: str, prediction: np.ndarray | None) -> None:
         """Show a predicted class map (uint8 H x W, 255 = none) under the mask overlay. Results
@@ -356,6 +418,8 @@ class CanvasPanel(CanvasInput, QWidget):
 
     def area_changed(self, rect: Rect | None) -> None:
         self.view.update_image_rect(rect)
+        if self._instances:
+            self.grow_current_box(rect)
 
     def edit_finished(self) -> None:
         assert self._doc is not None

@@ -1,5 +1,6 @@
 """The canvas tool bar: tools, brush size, overlay opacity, overlay and preserve toggles, fit and
-100 %. It shows the canvas panel's QActions (segstudio/ui/actions.py), so each control is also
+100 %; in instance projects also New object, the current object and the object colour toggle.
+It shows the canvas panel's QActions (segstudio/ui/actions.py), so each control is also
 a menu entry with the same shortcut; the main window docks this bar in its tool bar area,
 where Qt's overflow button expands the bar when the window is narrow."""
 
@@ -31,6 +32,22 @@ class CanvasToolbar(QToolBar):
             self.tool_buttons[tool.name] = self._button(a)
         self.addSeparator()
 
+        # Instance projects only (set_instance_mode shows them).
+        actions["new_object"].setIconText("New object")
+        actions["object_colours"].setIconText("Object colours")
+        self.object_label = QLabel(self)
+        self.object_label.setMinimumWidth(84)
+        self.object_label.setToolTip("The current object: picked (I, Alt+click), or the last "
+                                     "one painted; Delete removes it, Ctrl+click merges "
+                                     "another object into it")
+        self.addAction(actions["new_object"])
+        label_action = self.addWidget(self.object_label)
+        self.addAction(actions["object_colours"])
+        self._instance_actions = [actions["new_object"], label_action,
+                                  actions["object_colours"], self.addSeparator()]
+        self.new_object_button = self._button(actions["new_object"])
+        self.object_colours_button = self._button(actions["object_colours"])
+
         self.addWidget(QLabel(" Size ", self))
         self.size_slider = self._slider(1, MAX_BRUSH, brush_size, 110,
                                         "Brush size in image pixels ([ and ])")
@@ -59,6 +76,10 @@ class CanvasToolbar(QToolBar):
         self.zoom_label.setMinimumWidth(52)
         self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.addWidget(self.zoom_label)
+
+    def set_instance_mode(self, on: bool) -> None:
+        for a in self._instance_actions:
+            a.setVisible(bool(on))
 
     def _button(self, action: QAction) -> QToolButton:
         w = self.widgetForAction(action)

@@ -10,6 +10,10 @@ panel - that owns the document, the settings and the repaints:
     ctx.edit_finished()     the edit is complete (one undo step, autosave, mask_edited)
     ctx.pick_class(index)   make ``index`` the active class
     ctx.overlay_changed()   the tool's overlay (outline, polygon) must be repainted
+    ctx.begin_object_edit(u, v, kind)  instance projects: which object the edit starting at
+                            (u, v) paints (ui/canvas/objects.py); nothing in semantic ones
+    ctx.paint_value(erase)  the value the edit writes;  ctx.paint_only  None, or which pixels
+                            it may change (the instance eraser: one object's)
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 
 from segstudio.core import painting
-from segstudio.core.classes import UNLABELLED
 
 
 @lru_cache(maxsize=64)
@@ -114,7 +117,7 @@ class BrushTool(Tool):
         return self._last is not None
 
     def value(self, ctx) -> int:
-        return UNLABELLED if self.erase else int(ctx.active_class)
+        return ctx.paint_value(self.erase)
 
     def press(self, ctx, u, v, button) -> None:
         if button != Qt.MouseButton.LeftButton:
@@ -122,6 +125,7 @@ class BrushTool(Tool):
         if self._last is not None:
             self.cancel(ctx)
         ctx.edit_started()
+        ctx.begin_object_edit(u, v, "erase" if self.erase else "paint")
         self._last = (u, v)
         self._paint(ctx, u, v, u, v)
 
@@ -149,7 +153,8 @@ class BrushTool(Tool):
     def _paint(self, ctx, au, av, bu, bv) -> None:
         doc = ctx.document
         rect = painting.paint_segment(doc.mask, au, av, bu, bv, ctx.brush_size, self.value(ctx),
-                                      ctx.preserve_labels and not self.erase, doc.before_write)
+                                      ctx.preserve_labels and not self.erase, doc.before_write,
+                                      only=ctx.paint_only)
         ctx.area_changed(rect)
 
     def overlay_rect(self, ctx, hover) -> QRect | None:
@@ -176,7 +181,8 @@ class BrushTool(Tool):
 
 class EraserTool(BrushTool):
     name, label, shortcut = "eraser", "Eraser", "E"
-    tip = "Erase back to 'not labelled' (E)."
+    tip = ("Erase back to 'not labelled' (E); in instance projects only the object the stroke "
+           "starts on (Shift+drag: everything).")
     erase = True
 
 
@@ -191,9 +197,10 @@ class FillTool(Tool):
         doc = ctx.document
         confirmed = bool(ctx.press_modifiers & Qt.KeyboardModifier.ShiftModifier)
         ctx.edit_started()
+        ctx.begin_object_edit(u, v, "fill")
         try:
             rect = painting.flood_fill(
-                doc.mask, math.floor(u), math.floor(v), int(ctx.active_class),
+                doc.mask, math.floor(u), math.floor(v), ctx.paint_value(False),
                 ctx.preserve_labels, doc.before_write,
                 max_open_fraction=None if confirmed else painting.OPEN_FILL_FRACTION)
         except painting.OpenFillError as exc:
@@ -209,6 +216,9 @@ class PickerTool(Tool):
 
     def press(self, ctx, u, v, button) -> None:
         if button != Qt.MouseButton.LeftButton:
+            return
+        if ctx.instance_mode:
+            ctx.pick_object(u, v)
             return
         c = painting.pick(ctx.document.mask, math.floor(u), math.floor(v))
         if c is not None:
@@ -302,7 +312,8 @@ class PolygonTool(Tool):
             return
         doc = ctx.document
         ctx.edit_started()
-        rect = painting.fill_polygon(doc.mask, pts, int(ctx.active_class), ctx.preserve_labels,
+        ctx.begin_object_edit(pts[0][0] + 0.5, pts[0][1] + 0.5, "polygon")
+        rect = painting.fill_polygon(doc.mask, pts, ctx.paint_value(False), ctx.preserve_labels,
                                      doc.before_write)
         ctx.area_changed(rect)
         ctx.edit_finished()

@@ -58,6 +58,9 @@ class CanvasView(QWidget):
         self.paint_count = 0        # paint events handled (benchmarks, tests)
         self.painted_pixels = 0     # widget pixels rendered from layers (benchmarks, tests)
         self.placeholder = "No image"
+        # Image pixels repainted around every changed box: an instance project's outlines
+        # depend on each pixel's neighbours (ui/canvas/instance_layer.py), so 1 there.
+        self.image_margin = 0
 
     # -------------------------------------------------------------- geometry
     @property
@@ -121,6 +124,10 @@ class CanvasView(QWidget):
     def update_image_rect(self, rect: Rect | None) -> None:
         if rect is None or rect.empty:
             return
+        if self.image_margin:
+            # Zoomed out the outlines compare pixels about a screen pixel apart.
+            m = self.image_margin * max(1, math.ceil(1.0 / self._scale))
+            rect = Rect(rect.x0 - m, rect.y0 - m, rect.x1 + m, rect.y1 + m)
         r = self.widget_rect_of(rect).intersected(self.rect())
         if not r.isEmpty():
             self.update(r)
@@ -233,7 +240,7 @@ class CanvasView(QWidget):
         sx0, sx1 = int(ix[0]), int(ix[-1]) + 1
         sy0, sy1 = int(iy[0]), int(iy[-1]) + 1
         return Patch(r.left() + int(vx[0]), r.top() + int(vy[0]), ix - sx0, iy - sy0,
-                     sx0, sy0, sx1, sy1)
+                     sx0, sy0, sx1, sy1, s)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self.paint_count += 1

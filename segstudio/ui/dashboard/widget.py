@@ -1,4 +1,5 @@
-"""The live dashboard: loss curves, mIoU and per-class IoU, the confusion matrix, and the
+"""The live dashboard: loss curves, mIoU and per-class IoU (with, for instance projects, the
+object scores AP@0.5 and mean AP over IoU 0.5:0.95 beside them), the confusion matrix, and the
 U-Net++ prune panel.
 
 Events only append to a RunHistory and mark it dirty; a 10 Hz timer redraws what changed, so
@@ -158,6 +159,10 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         return [t.toPlainText() for t in self.texts]
 
 
+def _score(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "n/a"
+
+
 def _count(n: int) -> str:
     if n >= 10_000_000:
         return f"{n / 1e6:.0f}M"
@@ -198,6 +203,9 @@ class Dashboard(QWidget):
                                              symbolSize=5, name="mIoU")
         self.class_curves: list[pg.PlotDataItem] = []
         self._curve_key: tuple | None = None      # (class names, colours) of class_curves
+        # Instance projects: made on the first epoch that has object scores.
+        self.ap50_curve: pg.PlotDataItem | None = None
+        self.map_curve: pg.PlotDataItem | None = None
         self.confusion = ConfusionView()
         self.percent_box = QCheckBox("Row %")
         self.percent_box.setChecked(True)
@@ -242,6 +250,7 @@ class Dashboard(QWidget):
             curve.setData([], [])
         self.loss_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.iou_plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self._remove_object_curves()
         self.confusion.clear_matrix()
         self.prune.set_architecture("unet")
         self.summary.setText("No run yet.")
@@ -273,6 +282,7 @@ class Dashboard(QWidget):
         for curve in (self.raw_curve, self.smooth_curve, self.train_epoch_curve, self.val_curve,
                       self.miou_curve, *self.class_curves):
             curve.setData([], [])
+        self._remove_object_curves()
         self.confusion.clear_matrix()
         self.prune.set_architecture(architecture)
         if self.history.depth_miou and self.history.depth_miou[-1]:
@@ -286,7 +296,8 @@ class Dashboard(QWidget):
 
     def add_epoch(self, ev) -> None:
         self.history.add_epoch(ev.epoch, ev.train_loss, ev.val_loss, ev.miou, ev.iou,
-                               ev.depth_miou, ev.confusion)
+                               ev.depth_miou, ev.confusion,
+                               instance_scores=getattr(ev, "instance_scores", None))
         if ev.depth_miou:
             self.prune.set_scores(ev.depth_miou)
         self._dirty.update(_SECTIONS)
@@ -339,8 +350,40 @@ class Dashboard(QWidget):
             curve.setData(ep[ok], col[ok])
         parts = [f"{n} {v:.2f}" if math.isfinite(v) else f"{n} n/a"
                  for n, v in zip(h.class_names, h.iou[-1], strict=False)]
-        self.summary.setText(f"Epoch {h.epochs[-1]} · mIoU {h.miou[-1]:.3f} · "
+        objects = ""
+        if h.has_instance_scores:
+            self._draw_object_curves(ep)
+            ap50, mean_ap = h.ap50[-1], h.map[-1]
+            objects = (f" · AP@0.5 {_score(ap50)} · mAP 0.5:0.95 {_score(mean_ap)}")
+        self.summary.setText(f"Epoch {h.epochs[-1]} · mIoU {h.miou[-1]:.3f}{objects} · "
                              + " · ".join(parts))
+
+    def _draw_object_curves(self, ep: np.ndarray) -> None:
+        if self.ap50_curve is None or self.map_curve is None:
+            # Beside mIoU, on the same 0..1 axis; thick, dashed, with their own markers.
+            self.ap50_curve = self.iou_plot.plot(
+                pen=pg.mkPen("#2ca02c", width=2.5, style=Qt.PenStyle.DashLine), symbol="t",
+                symbolSize=7, symbolBrush="#2ca02c", name="AP@0.5 (objects)")
+            self.map_curve = self.iou_plot.plot(
+                pen=pg.mkPen("#9467bd", width=2.5, style=Qt.PenStyle.DashDotLine), symbol="s",
+                symbolSize=6, symbolBrush="#9467bd", name="mAP 0.5:0.95 (objects)")
+            self.iou_plot.setTitle("Validation IoU and object AP", color="#333", size="10pt")
+            self.iou_plot.setLabel("left", "IoU / AP")
+        for curve, values in ((self.ap50_curve, self.history.ap50),
+                              (self.map_curve, self.history.map)):
+            col = np.asarray(values, np.float64)
+            ok = np.isfinite(col)
+            curve.setData(ep[ok], col[ok])
+
+    def _remove_object_curves(self) -> None:
+        """A run without object scores (a semantic project) shows no AP curves or legend."""
+        for curve in (self.ap50_curve, self.map_curve):
+            if curve is not None:
+                self.iou_plot.removeItem(curve)
+        if self.ap50_curve is not None:
+            self.iou_plot.setTitle("Validation IoU", color="#333", size="10pt")
+            self.iou_plot.setLabel("left", "IoU")
+        self.ap50_curve = self.map_curve = None
 
     def _draw_confusion(self) -> None:
         if self.history.confusion is not None:

@@ -180,6 +180,10 @@ class TrainingCoordinator(QObject):
         best = max(run.epochs, key=lambda e: e.miou)
         text = (f"Latest run {run.run_dir.name}: {len(run.epochs)} epoch(s), best validation "
                 f"mIoU {best.miou:.3f} (epoch {best.epoch}).")
+        objects = run.epochs[-1].instance_scores
+        if "ap50" in objects and "map" in objects:
+            text += (f" Last epoch: AP@0.5 {objects['ap50']:.3f}, mAP 0.5:0.95 "
+                     f"{objects['map']:.3f}.")
         self.dashboard.summary.setText(text)
         if run.checkpoint is not None:
             try:
