@@ -133,12 +133,7 @@ class PredictionController(QObject):
         if pred is None or mask is None or pred.labels.shape != mask.shape:
             return False
         if canvas.instance_mode:
-            # A class map has no object ids: copying it would make labelled pixels that
-            # belong to no object. Waits for predictions that carry objects.
-            self.window.statusBar().showMessage(
-                "Accepting a prediction is not available in instance projects yet: paint the "
-                "objects over it.", 6000)
-            return False
+            return self._accept_objects(pred, mask, mode)
         plan = plan_accept(mask, pred.labels, mode)
         if plan is None:
             self.window.statusBar().showMessage("The prediction adds nothing here.", 4000)
@@ -150,6 +145,30 @@ class PredictionController(QObject):
         where = "unlabelled pixels" if mode == "unlabelled" else "pixels"
         self.window.statusBar().showMessage(
             f"Accepted the prediction into {changed:,} {where} (Ctrl+Z undoes it).", 6000)
+        return True
+
+    def _accept_objects(self, pred: Any, labels: np.ndarray, mode: str) -> bool:
+        """Instance projects: the predicted objects become objects (new ids), one undo step."""
+        from segstudio.core.accept import plan_accept_objects
+        from segstudio.core.instances import ID_MASK
+
+        bar = self.window.statusBar()
+        if pred.instances is None:
+            # a class map has no object ids: copying it would label pixels of no object
+            bar.showMessage("This model predicts classes, not objects: train it in this "
+                            "instance project to accept its objects.", 6000)
+            return False
+        plan = plan_accept_objects(labels, pred.labels, pred.instances,
+                                   "everywhere" if mode == "everywhere" else "unlabelled")
+        if plan is None:
+            bar.showMessage("The prediction adds nothing here.", 4000)
+            return False
+        rect, block = plan
+        before = labels[rect.y0:rect.y1, rect.x0:rect.x1]
+        added = len(set(np.unique(block & ID_MASK).tolist())
+                    - set(np.unique(before & ID_MASK).tolist()))
+        self.window.canvas.apply_block(rect, block)
+        bar.showMessage(f"Accepted {added:,} predicted object(s) (Ctrl+Z undoes it).", 6000)
         return True
 
     # ------------------------------------------------------------ all images

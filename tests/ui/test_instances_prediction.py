@@ -1,0 +1,63 @@
+"""Instance projects in the window: Predict, then Accept turns the predicted objects into new
+objects on the pixels not labelled yet (one undo step), and the autosave writes them."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from segstudio.core.instances import unpack
+from segstudio.project.demo import generate_demo
+from segstudio.training.config import TrainConfig
+from segstudio.training.loop import train
+from segstudio.ui.main_window import MainWindow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=3, size=96,
+                            labelled=2, task="instances")
+    assert project.is_instances
+    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
+                      iterations_per_epoch=4)
+    events = list(train(project, cfg))
+    assert events[-1].reason == "completed", events[-1].message
+    return project.root, events[-1].best_checkpoint
+
+
+def test_predict_accept_objects_undo(qtbot, trained):
+    from segstudio.io.instances import read_instances
+
+    root, ckpt = trained
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        assert w.open_path(root)
+    assert w.load_model(ckpt)
+    before = w.canvas.current_mask().copy()
+    assert before.dtype == np.uint32
+    with qtbot.waitSignal(w.predictions.predicted, timeout=30000) as got:
+        qtbot.keyClick(w, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    pred = got.args[1]
+    assert pred.instances is not None and pred.instances.shape == before.shape
+    w.accept_unlabelled_action.trigger()
+    after = w.canvas.current_mask()
+    _, ids_before = unpack(before)
+    mask_after, ids_after = unpack(after)
+    user = (before >> 24) != 255
+    assert np.array_equal(after[user], before[user])  # the user's objects and strokes stay
+    new_ids = set(np.unique(ids_after).tolist()) - set(np.unique(ids_before).tolist())
+    top = int(ids_before.max())
+    assert all(i > top for i in new_ids)  # new objects get ids after the user's
+    for i in new_ids:  # each new object is one predicted object on unlabelled pixels
+        sel = ids_after == i
+        assert len(np.unique(pred.instances[sel])) == 1 and not user[sel].any()
+        assert (mask_after[sel] == 1).all()
+    w.canvas.undo_action.trigger()
+    assert np.array_equal(w.canvas.current_mask(), before)
+    w.canvas.redo_action.trigger()
+    w.canvas.flush_saves()
+    entry = w.project.entry(w.current_image_id)
+    saved = read_instances(w.project.instance_path(entry))
+    np.testing.assert_array_equal(saved, unpack(w.canvas.current_mask())[1])
+    w.close()
