@@ -144,3 +144,24 @@ def test_task_question(qtbot, tmp_path, monkeypatch, answer, task):
     assert ask_task(None, tmp_path) == task
     monkeypatch.setenv("SEGSTUDIO_NEW_PROJECT_TASK", "instances")   # preset: no question
     assert MainWindow.choose_task(None, tmp_path) == "instances"
+
+
+def test_training_panel_counts_the_object_rims_the_loss_learns(qtbot, tmp_path):
+    from segstudio.core.instances import pack
+
+    project = make_project(tmp_path / "p", n_images=1, task="instances")
+    entry = project.images[0]
+    inst = np.zeros((120, 160), np.uint32)
+    inst[10:20, 10:20] = 1
+    mask = np.where(inst > 0, 1, 0).astype(np.uint8)
+    project.save_labels(entry, mask, inst)
+    project.save()
+    assert pack(mask, inst).dtype == np.uint32
+    w = open_window(qtbot)
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        assert w.open_path(project.root)
+    panel = w.training_panel
+    panel.refresh_weights()
+    qtbot.waitUntil(lambda: "object boundary" in panel.weights_label.text(), timeout=10000)
+    # three classes and the rims: 36 rim pixels of the 10 x 10 object, 64 inside it
+    assert panel._counts.tolist() == [120 * 160 - 100, 64, 0, 36]

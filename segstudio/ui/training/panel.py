@@ -234,14 +234,26 @@ class TrainingPanel(QWidget):
         if self.project is None:
             self.weights_label.setText("")
             return
-        paths = [p for e, p in self.project.saved_masks() if e.split != "test"]
-        k = len(self.project.classes)
+        project = self.project
+        saved = [(e, p) for e, p in project.saved_masks() if e.split != "test"]
+        k = len(self._target_names())
 
         def count(task: Task) -> np.ndarray:
             from segstudio.io.masks import read_mask
             from segstudio.training.class_stats import count_labelled_pixels
 
-            return count_labelled_pixels((read_mask(p) for p in paths), k)
+            def targets():
+                # what the loss counts: in an instance project the object rims are a class
+                from segstudio.inference.instance_model import instance_target
+
+                for entry, path in saved:
+                    mask = read_mask(path)
+                    if project.is_instances:
+                        mask = instance_target(mask, project.load_instances(entry, mask.shape),
+                                               k - 1)
+                    yield mask
+
+            return count_labelled_pixels(targets(), k)
 
         self._runner.submit(count, on_done=self._on_counted, on_error=self.weights_label.setText,
                             replace="count")
@@ -250,9 +262,18 @@ class TrainingPanel(QWidget):
         if self.project is None:
             return
         self._counts = counts
-        names = [c.name for c in self.project.classes]
+        names = self._target_names()
         self.weights_label.setText(describe_weights(counts, self.loss.currentData(),
                                                     len(names), names))
+
+    def _target_names(self) -> list[str]:
+        """The classes the model learns: the project's, plus the object rims of an instance
+        project (inference/instance_model.py)."""
+        from segstudio.inference.instance_model import BOUNDARY_NAME
+
+        names = [c.name for c in self.project.classes] if self.project is not None else []
+        return names + [BOUNDARY_NAME] if self.project is not None and \
+            self.project.is_instances else names
 
     def set_running(self, running: bool) -> None:
         for w in (self.arch, self.base_width, self.levels, self.deep_sup, self.loss, self.gamma,
@@ -279,7 +300,7 @@ class TrainingPanel(QWidget):
         self.gamma.setEnabled(self.loss.isEnabled() and focal)
         self.alpha.setEnabled(self.loss.isEnabled() and focal)
         if self._counts is not None and self.project is not None:
-            names = [c.name for c in self.project.classes]
+            names = self._target_names()
             self.weights_label.setText(describe_weights(self._counts, self.loss.currentData(),
                                                         len(names), names))
 
