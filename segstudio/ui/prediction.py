@@ -184,12 +184,18 @@ class PredictionController(QObject):
 
         def job(task: Task) -> tuple[int, int]:
             from segstudio.inference.predict_many import predict_many
+            from segstudio.io.instance_export import write_instance_map
             from segstudio.io.masks import write_mask
 
             predictor = cache.get(ckpt, device)
+
+            def sink(name: str, pred: Any, _path: Any) -> None:
+                write_mask(folder / f"{name}.png", pred.labels, classes)
+                if pred.instances is not None:  # an instance model: its objects too
+                    write_instance_map(folder / "instances" / f"{name}.png", pred.instances)
+
             result = predict_many(
-                predictor, items, lambda name, pred, _path: write_mask(
-                    folder / f"{name}.png", pred.labels, classes),
+                predictor, items, sink,
                 depth=depth, progress=lambda d, t: task.report((d, t)),
                 cancelled=lambda: task.cancelled,
                 on_failure=lambda f: task.report((f.name, f.message)))

@@ -61,3 +61,33 @@ def test_predict_accept_objects_undo(qtbot, trained):
     saved = read_instances(w.project.instance_path(entry))
     np.testing.assert_array_equal(saved, unpack(w.canvas.current_mask())[1])
     w.close()
+
+
+def test_predict_all_writes_instance_maps_beside_the_class_masks(qtbot, trained):
+    from pathlib import Path
+
+    from segstudio.io.instances import read_instances
+    from segstudio.io.masks import read_mask
+
+    root, ckpt = trained
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        assert w.open_path(root)
+    assert w.load_model(ckpt)
+    with qtbot.waitSignal(w.predictions.all_finished, timeout=60000) as done:
+        w.predict_all_action.trigger()
+    ok, failed, folder = done.args
+    assert failed == 0 and ok == len(w.project.images)
+    from segstudio.inference.predictor import Predictor
+    from segstudio.io.images import read_image
+
+    predictor = Predictor.load(ckpt, device="cpu")
+    for entry in w.project.images:
+        classes = read_mask(Path(folder) / f"{entry.id}.png")
+        inst = read_instances(Path(folder) / "instances" / f"{entry.id}.png")
+        direct = predictor.predict(read_image(w.project.image_path(entry)).data)
+        np.testing.assert_array_equal(classes, direct.labels)
+        np.testing.assert_array_equal(inst, direct.instances)  # the model's own objects
+    w.close()
