@@ -146,7 +146,10 @@ class TrainingCoordinator(QObject):
         if s is None:
             return
         self._show_progress()
-        best = f" Best validation mIoU {ev.best_miou:.3f}." if ev.best_miou is not None else ""
+        # an instance run keeps its best epoch by mean AP (training/loop.py)
+        score = "mean AP" if s.project.is_instances else "mIoU"
+        best = (f" Best validation {score} {ev.best_miou:.3f}." if ev.best_miou is not None
+                else "")
         self.panel.set_status(ev.message + best)
         if ev.reason == "failed":
             self.window.message_bar.show_message(ev.message, "error")
