@@ -35,14 +35,20 @@ def plan_accept(mask: np.ndarray, labels: np.ndarray, mode: str = "unlabelled",
     if confidence is not None and min_confidence > 0:
         take &= confidence >= int(round(min_confidence * 255))
     take &= labels != mask
+    return _block(take, labels, mask)
+
+
+def _block(take: np.ndarray, new: np.ndarray, old: np.ndarray
+           ) -> tuple[Rect, np.ndarray] | None:
+    """The bounding box of ``take`` and, inside it, ``new`` where taken and ``old`` elsewhere
+    (in ``old``'s dtype); None when nothing is taken."""
     if not take.any():
         return None
     rows = np.flatnonzero(take.any(1))
     cols = np.flatnonzero(take.any(0))
     rect = Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
     sl = (slice(rect.y0, rect.y1), slice(rect.x0, rect.x1))
-    block = np.where(take[sl], labels[sl], mask[sl]).astype(np.uint8)
-    return rect, block
+    return rect, np.where(take[sl], new[sl], old[sl]).astype(old.dtype)
 
 
 def plan_accept_objects(labels: np.ndarray, classes: np.ndarray, instances: np.ndarray,
@@ -59,11 +65,10 @@ def plan_accept_objects(labels: np.ndarray, classes: np.ndarray, instances: np.n
         raise ValueError("objects are accepted 'unlabelled' or 'everywhere'")
     if labels.shape != classes.shape or labels.shape != instances.shape:
         raise ValueError("prediction and labels sizes differ")
-    inst = instances.astype(np.int64)
     if mode == "everywhere":
         new = (classes.astype(np.uint32) << ID_BITS) | instances.astype(np.uint32)
-        take = new != labels
     else:
+        inst = instances.astype(np.int64)
         free = labels == UNLABELLED_LABEL
         user_ids = (labels & ID_MASK) != 0
         n = int(inst.max(initial=0)) + 1
@@ -81,11 +86,4 @@ def plan_accept_objects(labels: np.ndarray, classes: np.ndarray, instances: np.n
         new[bg] = 0
         new[obj] = (classes[obj].astype(np.uint32) << ID_BITS) | new_id[inst[obj]].astype(
             np.uint32)
-        take = new != labels
-    if not take.any():
-        return None
-    rows = np.flatnonzero(take.any(1))
-    cols = np.flatnonzero(take.any(0))
-    rect = Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-    sl = (slice(rect.y0, rect.y1), slice(rect.x0, rect.x1))
-    return rect, np.where(take[sl], new[sl], labels[sl]).astype(np.uint32)
+    return _block(new != labels, new, labels)
