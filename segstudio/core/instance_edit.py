@@ -88,16 +88,3 @@ def relabel_object(labels: np.ndarray, object_id: int, value: int,
     sub = labels[box.slices]
     sub[(sub & ID_MASK) == object_id] = value
     return box
-
-
-def count_ids(instances: np.ndarray) -> int:
-    """How many distinct object ids (not 0) an instance map holds: ``count_objects`` without
-    its sort (a presence table filled band by band: ~1 s instead of ~25 s at 16384^2)."""
-    top = int(instances.max(initial=0))
-    if top == 0:
-        return 0
-    seen = np.zeros(top + 1, bool)
-    starts, step = _bands(instances)
-    for r0 in starts:
-        seen[instances[r0:r0 + step].ravel()] = True
-    return int(np.count_nonzero(seen[1:]))

@@ -31,8 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.classes import ClassInfo
 from segstudio.core.document import FrozenSnapshot, MaskDocument
 from segstudio.core.history import mask_fingerprint
-from segstudio.core.instance_edit import count_ids
-from segstudio.core.instances import ids_of, semantic_of
+from segstudio.core.instances import count_objects, ids_of, semantic_of
 from segstudio.io.instances import write_instances
 from segstudio.io.masks import labelled_fraction, write_mask
 from segstudio.ui.tasks import TaskRunner
@@ -64,7 +63,7 @@ def _save(doc: MaskDocument, project: object, snapshot: FrozenSnapshot, path: Pa
             snap = semantic_of(snap)
             instances_path.parent.mkdir(parents=True, exist_ok=True)
             write_instances(instances_path, ids)
-            objects = count_ids(ids)
+            objects = count_objects(ids)
             del ids
         frac = labelled_fraction(snap)
         write_mask(path, snap, classes)
