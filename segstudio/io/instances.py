@@ -65,6 +65,8 @@ def read_instances(path: str | os.PathLike[str],
     except OSError as exc:
         raise MaskError(f"{p.name}: not a readable instance map "
                         f"({open_error_text(exc)}).") from None
+    from PIL import Image
+
     with fh:
         head = fh.read(4)
         fh.seek(0)
@@ -76,8 +78,6 @@ def read_instances(path: str | os.PathLike[str],
                 with tifffile.TiffFile(io.BytesIO(fh.read())) as tf:
                     a = tf.asarray()
             else:
-                from PIL import Image
-
                 with Image.open(fh) as im:
                     if im.mode not in ("I;16", "I;16B", "I", "L", "P", "1"):
                         raise MaskError(f"{p.name}: an instance map must be a single-channel "
@@ -86,6 +86,9 @@ def read_instances(path: str | os.PathLike[str],
                     a = np.array(im)
         except MaskError:
             raise
+        except Image.UnidentifiedImageError:  # its text names the file handle: say it plainly
+            raise MaskError(f"{p.name}: not a readable instance map (not an image "
+                            "file).") from None
         except Exception as exc:
             why = str(exc)[:120] or type(exc).__name__
             raise MaskError(f"{p.name}: not a readable instance map ({why}).") from None
