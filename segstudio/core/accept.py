@@ -4,7 +4,8 @@ Modes: "unlabelled" fills only pixels the user has not labelled (the usual way t
 labels from a model), "everywhere" replaces the mask with the prediction, "region" copies the
 prediction only where ``region`` is True (pixels the user brushed). Pixels whose confidence is
 below ``min_confidence`` are left as they are. The result is a bounding box and the new values
-inside it, so the caller can record the old values for undo before writing.
+inside it, so the caller can record the old values for undo before writing. The model brush
+(``accept_segment``) accepts the prediction under a brush stroke, piece by piece.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
-from segstudio.core.painting import Rect
+from segstudio.core.painting import OnWrite, Rect, segment_pieces, write_where
 
 ACCEPT_MODES = ("unlabelled", "everywhere", "region")
 
@@ -87,3 +88,20 @@ def plan_accept_objects(labels: np.ndarray, classes: np.ndarray, instances: np.n
         new[obj] = (classes[obj].astype(np.uint32) << ID_BITS) | new_id[inst[obj]].astype(
             np.uint32)
     return _block(new != labels, new, labels)
+
+
+def accept_segment(mask: np.ndarray, labels: np.ndarray, ax: float, ay: float, bx: float,
+                   by: float, size: int, preserve: bool = False, on_write: OnWrite = None
+                   ) -> Rect | None:
+    """The model brush: copy the predicted ``labels`` into ``mask`` under a ``size``-pixel
+    brush moved from a to b (only into unlabelled pixels with ``preserve``). Pixels the
+    prediction leaves unlabelled stay as they are. The changed box, or None."""
+    if labels.shape != mask.shape:
+        raise ValueError("prediction and mask sizes differ")
+    out: Rect | None = None
+    for box, foot in segment_pieces(ax, ay, bx, by, size, mask.shape):
+        src = labels[box.slices]
+        changed = write_where(mask, box, foot & (src != UNLABELLED), src, preserve, on_write)
+        if changed is not None:
+            out = changed if out is None else out.union(changed)
+    return out

@@ -29,7 +29,7 @@ numpy only (and cv2 for flood and polygon fill); no Qt.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -163,22 +163,24 @@ def _capsule_box(ax: float, ay: float, bx: float, by: float, r: float,
     return clip_rect(Rect(x0, y0, x1, y1), shape)
 
 
-def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve: bool,
-           on_write: OnWrite, exact: bool = False, only: Only = None) -> Rect | None:
+def write_where(mask: np.ndarray, box: Rect, where: np.ndarray, value: int | np.ndarray,
+                preserve: bool = False, on_write: OnWrite = None, exact: bool = False,
+                only: Only = None) -> Rect | None:
     """Set ``mask[box][where] = value`` (only where unlabelled if ``preserve``, only where
     ``only`` selects); shrink the box to what actually changes and report it before writing.
+    ``value`` is one value, or an array over the box (the model brush copies a prediction).
     ``exact``: the caller guarantees that ``where`` holds only pixels that change and ``box``
-    is their tight bounding box."""
+    is their tight bounding box. Every tool's write goes through here (one home for
+    "preserve labels" and the undo report)."""
     sub = mask[box.slices]
     if exact:
         if on_write is not None:
             on_write(box)
-        sub[where] = value
+        sub[where] = value if np.isscalar(value) else np.asarray(value)[where]
         return box
-    if preserve:
-        unl = unlabelled_value(mask)
-        if value < unl:
-            where = where & (sub >= unl)
+    unl = unlabelled_value(mask)
+    if preserve and not (isinstance(value, (int, np.integer)) and int(value) >= unl):
+        where = where & (sub >= unl)  # the eraser (value "unlabelled") ignores preserve
     if only is not None:
         where = where & only(sub)
     where = where & (sub != value)
@@ -190,8 +192,13 @@ def _write(mask: np.ndarray, box: Rect, where: np.ndarray, value: int, preserve:
     changed = Rect(box.x0 + rx0, box.y0 + ry0, box.x0 + rx1, box.y0 + ry1)
     if on_write is not None:
         on_write(changed)
-    sub[ry0:ry1, rx0:rx1][where[ry0:ry1, rx0:rx1]] = value
+    w = where[ry0:ry1, rx0:rx1]
+    if np.isscalar(value):
+        sub[ry0:ry1, rx0:rx1][w] = value
+    else:
+        sub[ry0:ry1, rx0:rx1][w] = np.asarray(value)[ry0:ry1, rx0:rx1][w]
     return changed
+
 
 
 def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, size: int,
@@ -201,6 +208,20 @@ def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, 
 
     With ``snap`` (the default) both points are first snapped with ``brush_center``. Long
     segments are painted in pieces so the work stays proportional to the painted area."""
+    out: Rect | None = None
+    for box, foot in segment_pieces(ax, ay, bx, by, size, mask.shape, snap):
+        changed = write_where(mask, box, foot, value, preserve, on_write, only=only)
+        if changed is not None:
+            out = changed if out is None else out.union(changed)
+    return out
+
+
+def segment_pieces(ax: float, ay: float, bx: float, by: float, size: int,
+                   shape: tuple[int, ...], snap: bool = True
+                   ) -> Iterator[tuple[Rect, np.ndarray]]:
+    """The pixels a ``size``-pixel brush moved from a to b covers, as (box, boolean footprint
+    over the box) pieces, each at most about the brush wide (the work stays proportional to
+    the painted area). Every brush-shaped tool (brush, superpixel, model brush) uses it."""
     size = max(1, int(size))
     if snap:
         ax, ay = brush_center(ax, ay, size)
@@ -209,19 +230,13 @@ def paint_segment(mask: np.ndarray, ax: float, ay: float, bx: float, by: float, 
     length = math.hypot(bx - ax, by - ay)
     piece = max(2.0 * r, 32.0)
     n = max(1, int(math.ceil(length / piece)))
-    out: Rect | None = None
     for i in range(n):
         t0, t1 = i / n, (i + 1) / n
         sx, sy = ax + (bx - ax) * t0, ay + (by - ay) * t0
         ex, ey = ax + (bx - ax) * t1, ay + (by - ay) * t1
-        box = _capsule_box(sx, sy, ex, ey, r, mask.shape)
-        if box.empty:
-            continue
-        foot = capsule_footprint(sx, sy, ex, ey, r, box)
-        changed = _write(mask, box, foot, value, preserve, on_write, only=only)
-        if changed is not None:
-            out = changed if out is None else out.union(changed)
-    return out
+        box = _capsule_box(sx, sy, ex, ey, r, shape)
+        if not box.empty:
+            yield box, capsule_footprint(sx, sy, ex, ey, r, box)
 
 
 def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
@@ -290,7 +305,7 @@ def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = Fa
         if touches_edge and fraction > max_open_fraction:
             raise OpenFillError(fraction)
     # Every region pixel holds ``old`` != value, and the box is tight: no need to re-check.
-    return _write(mask, box, region, value, False, on_write, exact=True)
+    return write_where(mask, box, region, value, False, on_write, exact=True)
 
 
 def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int,
@@ -314,7 +329,7 @@ def fill_polygon(mask: np.ndarray, points: Sequence[tuple[int, int]], value: int
     tmp = np.zeros((box.height, box.width), np.uint8)
     cv2.fillPoly(tmp, [local.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8)
     cv2.polylines(tmp, [local.reshape(-1, 1, 2)], True, 1, lineType=cv2.LINE_8)
-    return _write(mask, box, tmp.astype(bool), value, preserve, on_write)
+    return write_where(mask, box, tmp.astype(bool), value, preserve, on_write)
 
 
 def pick(mask: np.ndarray, x: int, y: int) -> int | None:
