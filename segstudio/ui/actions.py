@@ -56,8 +56,21 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("tool_eraser", "&Eraser", "Tools", ("E",),
                "Make pixels unlabelled again (instance projects: only the object the stroke "
                "starts on; Shift+drag erases everything)", checkable=True, context="canvas"),
-    ActionSpec("tool_fill", "&Fill", "Tools", ("F",),
-               "Fill the connected region of the mask under the click", checkable=True,
+    ActionSpec("tool_wand", "&Fill (Magic Wand)", "Tools", ("F",),
+               "Fill the connected region of similar colour in the image; hold and drag or "
+               "turn the wheel to change the tolerance, release to fill", checkable=True,
+               context="canvas"),
+    ActionSpec("tool_fill_region", "Fill &Mask Region", "Tools", ("Shift+F",),
+               "Fill the connected region of one mask value under the click (close a painted "
+               "outline)", checkable=True, context="canvas"),
+    ActionSpec("tool_superpixel", "&Superpixel Brush", "Tools", ("S",),
+               "A drag labels every superpixel it touches, whole", checkable=True,
+               context="canvas"),
+    ActionSpec("tool_box", "Bo&x to Object", "Tools", ("X",),
+               "Drag a box around one object: GrabCut cuts it out (one undo step)",
+               checkable=True, context="canvas"),
+    ActionSpec("tool_model_brush", "&Model Brush", "Tools", ("M",),
+               "Paint to accept the model's prediction under the brush", checkable=True,
                context="canvas"),
     ActionSpec("tool_polygon", "&Polygon", "Tools", ("P",),
                "Click vertices or drag a lasso; Enter or double-click fills", checkable=True,
@@ -87,6 +100,9 @@ SPECS: tuple[ActionSpec, ...] = (
                checkable=True, checked=True, context="canvas"),
     ActionSpec("opacity_up", "Mask Overlay More &Opaque", "View", (), context="canvas"),
     ActionSpec("opacity_down", "Mask Overlay More &Transparent", "View", (), context="canvas"),
+    ActionSpec("superpixel_boundaries", "Superpi&xel Boundaries", "View", (),
+               "Outline the superpixels the superpixel brush labels", checkable=True,
+               context="canvas"),
     ActionSpec("object_colours", "Colour Each O&bject", "View", (),
                "Instance projects: fill each object in its own colour, outlined in its class "
                "colour (off: class colour fill, object colour outline)", checkable=True,
@@ -105,6 +121,14 @@ SPECS: tuple[ActionSpec, ...] = (
                context="canvas"),
     ActionSpec("show_confidence", "Show &Confidence Instead", "Model", ("Shift+C",),
                "Light up the pixels the model is unsure of (where to correct first)",
+               checkable=True),
+    ActionSpec("label_next", "&Label Here Next", "Model", ("Ctrl+U",),
+               "Go to the image and region the model is least sure of (after each new best "
+               "model the window scores every image in the background)"),
+    ActionSpec("order_uncertain", "&Order Images by Uncertainty", "Model", (),
+               "List the images the model is least sure of first", checkable=True),
+    ActionSpec("show_uncertainty", "Show &Uncertainty Map", "Model", ("Ctrl+Shift+U",),
+               "Light up where the model is unsure, over the pixels you have not labelled",
                checkable=True),
     ActionSpec("live_prediction", "Predict While &Training", "Model", (),
                "Re-predict the current image at each new best checkpoint (off: the canvas "

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.project.project import Project
+from segstudio.project.project import ImageEntry, Project
 from segstudio.ui.loaders import ThumbnailLoader
 
 THUMB = 56
@@ -52,6 +52,8 @@ class ImageListModel(QAbstractListModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.project: Project | None = None
+        self.order: list[int] | None = None       # row -> index in project.images
+        self.uncertainty: dict[str, float] = {}   # image id -> the model's uncertainty
         self._thumbs: dict[str, QPixmap] = {}
         self.errors: dict[str, str] = {}
         from segstudio.ui.preferences import max_image_pixels
@@ -64,6 +66,8 @@ class ImageListModel(QAbstractListModel):
         self.beginResetModel()
         self.loader.cancel_all()
         self.project = project
+        self.order = None
+        self.uncertainty = {}
         self._thumbs.clear()
         self.errors.clear()
         self.endResetModel()
@@ -71,7 +75,37 @@ class ImageListModel(QAbstractListModel):
     def refresh(self) -> None:
         """Rows were added or removed in the project."""
         self.beginResetModel()
+        self.order = None
         self.endResetModel()
+
+    def set_uncertainty(self, scores: dict[str, float], order: list[str] | None) -> None:
+        """Show each image's uncertainty under its name; ``order``: these ids first, in this
+        order (the rest after them as in the project), None: the project's order."""
+        self.uncertainty = dict(scores)
+        rows: list[int] | None = None
+        if order is not None and self.project is not None:
+            index = {e.id: i for i, e in enumerate(self.project.images)}
+            first = [index[i] for i in order if i in index]
+            seen = set(first)
+            rows = first + [i for i in range(len(self.project.images)) if i not in seen]
+        if rows != self.order:
+            self.layoutAboutToBeChanged.emit()
+            old = self.persistentIndexList()
+            entries = [self._entry(ix.row()) for ix in old]
+            ids = [e.id if e is not None else None for e in entries]
+            self.order = rows
+            self.changePersistentIndexList(old, [self.index(self.row_of(i)) if i else ix
+                                                 for ix, i in zip(old, ids, strict=True)])
+            self.layoutChanged.emit()
+        elif self.rowCount():
+            self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1))
+
+    def _entry(self, row: int) -> ImageEntry | None:
+        if self.project is None or not 0 <= row < len(self.project.images):
+            return None
+        if self.order is not None and len(self.order) == len(self.project.images):
+            return self.project.images[self.order[row]]
+        return self.project.images[row]
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()  # noqa: B008
                  ) -> int:
@@ -79,9 +113,9 @@ class ImageListModel(QAbstractListModel):
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self.project is None or index.row() >= len(self.project.images):
+        e = self._entry(index.row()) if index.isValid() else None
+        if e is None or self.project is None:
             return None
-        e = self.project.images[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return e.id
         if role == ImageIdRole:
@@ -91,8 +125,10 @@ class ImageListModel(QAbstractListModel):
         if role == SplitRole:
             return e.split
         if role == SubtitleRole:
-            return subtitle(e.labelled, e.split,
+            text = subtitle(e.labelled, e.split,
                             e.objects if self.project.is_instances else None)
+            u = self.uncertainty.get(e.id)
+            return text if u is None else f"{text} · unsure {u:.0%}"
         if role == ErrorRole:
             return self.errors.get(e.id)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -111,9 +147,12 @@ class ImageListModel(QAbstractListModel):
         if self.project is None:
             return -1
         try:
-            return self.project.index_of(image_id)
+            i = self.project.index_of(image_id)
         except KeyError:
             return -1
+        if self.order is not None and len(self.order) == len(self.project.images):
+            return self.order.index(i)
+        return i
 
     def mark_error(self, image_id: str, message: str) -> None:
         self.errors[image_id] = message
@@ -243,6 +282,11 @@ class ImageListView(QListView):
 
     def set_project(self, project: Project | None) -> None:
         self.list_model.set_project(project)
+
+    def set_uncertainty(self, scores: dict[str, float], order: list[str] | None) -> None:
+        """Label here next: scores under the names, and the list in ``order`` (None: the
+        project's). The current image stays current."""
+        self.list_model.set_uncertainty(scores, order)
 
     def select_image(self, image_id: str) -> None:
         row = self.list_model.row_of(image_id)

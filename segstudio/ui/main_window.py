@@ -26,6 +26,7 @@ from segstudio.ui.class_panel import ClassPanel
 from segstudio.ui.dashboard.widget import Dashboard
 from segstudio.ui.image_list import ImageListView
 from segstudio.ui.images import ImageController, first_readable
+from segstudio.ui.label_next import LabelNextController
 from segstudio.ui.prediction import PredictionController
 from segstudio.ui.preferences import max_image_pixels
 from segstudio.ui.session import ProjectSession
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.transfer = TransferController(self)
         self.coordinator = TrainingCoordinator(self, self.training)
         self.images = ImageController(self)
+        self.label_next = LabelNextController(self)
         self._save_timer = QTimer(self, singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.save_project_file)
         self.status = StatusLabels(self.statusBar())
@@ -102,6 +104,8 @@ class MainWindow(QMainWindow):
             "predict_all": p.predict_all, "accept_unlabelled": lambda: p.accept("unlabelled"),
             "accept_all": lambda: p.accept("everywhere"), "show_confidence": p.show_layer,
             "live_prediction": self._set_live_prediction,
+            "label_next": self.label_next.label_next, "order_uncertain": self.label_next.set_order,
+            "show_uncertainty": lambda _on: self.label_next.show_map(),
             "load_model": self._ask_load_model, "export_model": t.ask_export_model,
             "shortcuts": lambda: dialogs.show_shortcuts(self),
             "docs": lambda: QDesktopServices.openUrl(QUrl(DOCS_URL)),
@@ -120,6 +124,14 @@ class MainWindow(QMainWindow):
         menus["View"].addAction(self.canvas.toolbar.toggleViewAction())
         self.update_actions()
 
+    def _show_hint(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+
+    def _on_model_changed(self) -> None:
+        self.canvas.set_prediction_labels("", None)  # the model brush never paints an old model
+        self.label_next.model_changed()
+        self.update_actions()
+
     def _set_live_prediction(self, on: bool) -> None:
         self.coordinator.auto_refresh_prediction = bool(on)
 
@@ -130,6 +142,9 @@ class MainWindow(QMainWindow):
         self.class_panel.error.connect(self.show_error)
         self.canvas.save_failed.connect(self.show_error)
         self.canvas.notice.connect(lambda text: self.message_bar.show_message(text, "info"))
+        self.canvas.hint.connect(self._show_hint)
+        self.canvas.prediction_request = self.predictions.predict_current
+        self.image_shown.connect(self.label_next.image_shown)
         self.canvas.cursor_info.connect(lambda info: self.status.show_cursor(info, self.project))
         self.canvas.zoom_changed.connect(self.status.show_zoom)
         self.canvas.active_class_changed.connect(self.class_panel.select_class)
@@ -199,7 +214,7 @@ class MainWindow(QMainWindow):
         """Replace the session: the old project's image, model, predictions, run and lock go."""
         self._close_session()
         self.session = ProjectSession(project, self)
-        self.session.model_changed.connect(self.update_actions)
+        self.session.model_changed.connect(self._on_model_changed)
         self.canvas.set_project(project)
         self.image_list.set_project(project)
         self.class_panel.set_project(project)
@@ -234,6 +249,7 @@ class MainWindow(QMainWindow):
         self.save_project_file()
         self.images.loader.cancel()
         self.predictions.reset()
+        self.label_next.reset()
         self.training_panel.set_resumable(None)
         self.training_panel.set_init_checkpoint(None)
         self.session.close()
@@ -310,7 +326,8 @@ class MainWindow(QMainWindow):
                          ("export_model", has_model), ("accept_unlabelled", has_pred),
                          ("accept_all", has_pred), ("remove_image", has_image),
                          ("add_images", s is not None), ("import_masks", s is not None),
-                         ("export_masks", s is not None), ("save", s is not None)):
+                         ("export_masks", s is not None), ("save", s is not None),
+                         ("label_next", s is not None)):
             a[name].setEnabled(on)
 
     # -------------------------------------------------------------- classes

@@ -120,6 +120,7 @@ class PredictionController(QObject):
         canvas.prediction_layer.set_confidence_mode(confidence)
         canvas.set_prediction(s.current_image_id, pred.confidence if confidence
                               else pred.labels)
+        canvas.set_prediction_labels(s.current_image_id, pred.labels)  # the model brush
         canvas.set_prediction_visible(canvas.commands["show_prediction"].isChecked())
 
     # ---------------------------------------------------------------- accept

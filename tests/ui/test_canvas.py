@@ -163,7 +163,7 @@ def test_fill(qtbot, panel, scale):
     m[:, 50] = 0          # a wall
     m[70:80, 10:20] = 2   # an island on the left
     panel.set_active_class(1)
-    key(qtbot, panel.view, Qt.Key.Key_F)
+    key(qtbot, panel.view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
     before = m.copy()
     # The left half is unlabelled and open to the image edge: a plain click refuses and says
     # why (issue 13 #5), Shift+click fills.
@@ -255,7 +255,7 @@ def test_preserve_labels(qtbot, panel):
     assert np.array_equal(got, expected)
     assert got[45, 25] == 0 and got[45, 70] == 0
     # Fill and polygon respect it too.
-    key(qtbot, panel.view, Qt.Key.Key_F)
+    key(qtbot, panel.view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
     click(qtbot, panel.view, at(panel.view, 45, 45))  # a labelled region: not filled
     assert (got[30:60, 30:60] == 2).all()
     key(qtbot, panel.view, Qt.Key.Key_P)
@@ -296,10 +296,13 @@ def test_keys_classes_tools_size_overlay(qtbot, panel):
     key(qtbot, view, Qt.Key.Key_2)
     key(qtbot, view, Qt.Key.Key_9)  # only 3 classes: ignored
     assert seen == [2, 1] and panel.active_class == 1
-    for k, name in [(Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_P, "polygon"),
-                    (Qt.Key.Key_I, "picker"), (Qt.Key.Key_B, "brush")]:
+    for k, name in [(Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "wand"), (Qt.Key.Key_P, "polygon"),
+                    (Qt.Key.Key_I, "picker"), (Qt.Key.Key_S, "superpixel"), (Qt.Key.Key_X, "box"),
+                    (Qt.Key.Key_M, "model_brush"), (Qt.Key.Key_B, "brush")]:
         key(qtbot, view, k)
         assert panel.tool_name == name and panel.tool_buttons[name].isChecked()
+    key(qtbot, view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert panel.tool_name == "fill_region" and panel.commands["tool_fill_region"].isChecked()
     key(qtbot, view, Qt.Key.Key_E)
     key(qtbot, view, Qt.Key.Key_1)  # choosing a class while erasing goes back to the brush
     assert panel.tool_name == "brush"
@@ -318,8 +321,8 @@ def test_keys_classes_tools_size_overlay(qtbot, panel):
     key(qtbot, view, Qt.Key.Key_O)
     assert panel.overlay_visible
     # The tool bar buttons work too and never steal the keyboard focus.
-    qtbot.mouseClick(panel.tool_buttons["fill"], Qt.MouseButton.LeftButton)
-    assert panel.tool_name == "fill"
+    qtbot.mouseClick(panel.tool_buttons["wand"], Qt.MouseButton.LeftButton)
+    assert panel.tool_name == "wand"
     panel.opacity_slider.setValue(80)
     assert panel.mask_layer.opacity == pytest.approx(0.8)
 
@@ -364,7 +367,7 @@ def test_undo_redo_exact_after_random_edits_with_keys(qtbot, panel):
             panel.set_brush_size(int(rng.integers(1, 20)))
             drag(qtbot, view, [rnd_pos() for _ in range(int(rng.integers(1, 5)))])
         elif kind == 2:
-            key(qtbot, view, Qt.Key.Key_F)
+            key(qtbot, view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
             click(qtbot, view, rnd_pos())
         elif kind == 3:
             key(qtbot, view, Qt.Key.Key_P)
@@ -618,7 +621,7 @@ def test_fill_of_an_enclosed_unlabelled_area_needs_no_confirmation(qtbot, panel)
     m[20:41, 20] = m[20:41, 40] = m[20, 20:41] = m[40, 20:41] = 0  # a drawn outline
     before = m.copy()
     panel.set_active_class(1)
-    key(qtbot, panel.view, Qt.Key.Key_F)
+    key(qtbot, panel.view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
     click(qtbot, panel.view, at(panel.view, 30, 30))
     got = panel.current_mask()
     assert (got[21:40, 21:40] == 1).all()

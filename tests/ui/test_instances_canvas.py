@@ -193,7 +193,7 @@ def test_polygon_makes_an_object_fill_reclassifies_it_background_carves(qtbot, p
     assert (labels[80:111, 100:131] == label_value(1, 1)).all()
     assert (labels == label_value(1, 1)).sum() == 31 * 31
     panel.set_active_class(2)
-    key(qtbot, view, Qt.Key.Key_F)
+    key(qtbot, view, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
     click(qtbot, view, at(view, 115, 95))                        # fill on the object
     assert (panel.current_mask()[80:111, 100:131] == label_value(2, 1)).all()  # same id
     panel.set_active_class(0)                                    # background: no objects

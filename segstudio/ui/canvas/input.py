@@ -72,6 +72,10 @@ class CanvasInput:
         u, v = view.widget_to_image(event.position())
         self._tool.double_click(self, u, v, event.button())
 
+    def canvas_wheel(self, view: CanvasView, steps: float) -> bool:
+        """The wheel turned ``steps`` notches: a busy tool may use it instead of the zoom."""
+        return bool(self._doc is not None and self._tool.busy and self._tool.wheel(self, steps))
+
     def canvas_pan_started(self, view: CanvasView) -> None:
         # The tool overlay is not part of the image: hide it so scrolling cannot smear it.
         old = self._tool.overlay_rect(self, self._hover)

@@ -46,7 +46,7 @@ from segstudio.core.instance_edit import (
     object_box,
     relabel_object,
 )
-from segstudio.core.instances import MAX_OBJECTS, UNLABELLED_LABEL, label_value
+from segstudio.core.instances import ID_MASK, MAX_OBJECTS, UNLABELLED_LABEL, label_value
 from segstudio.core.painting import Rect, flood_region
 
 SCAN_PIXELS = 4096 * 4096  # up to here the current object's box is found by a full scan
@@ -54,6 +54,11 @@ SCAN_PIXELS = 4096 * 4096  # up to here the current object's box is found by a f
 
 def _nothing(sub: np.ndarray) -> np.ndarray:
     return np.zeros(sub.shape, bool)
+
+
+def _no_object(sub: np.ndarray) -> np.ndarray:
+    """Pixels of no object (unlabelled or background): what a new object may take."""
+    return (sub & np.uint32(ID_MASK)) == 0
 
 
 def _equal_to(value: int):
@@ -172,8 +177,10 @@ class CanvasObjects:
         return UNLABELLED if erase else int(self.active_class)
 
     def begin_object_edit(self, u: float, v: float, kind: str) -> None:
-        """At the start of an edit ("paint", "polygon", "fill" or "erase") at image point
-        (u, v): choose the object it paints and what it may change (module docstring)."""
+        """At the start of an edit ("paint", "polygon", "fill", "erase", or "new": the wand and
+        the box, which always make a new object and never take another object's pixels) at
+        image point (u, v): choose the object it paints and what it may change (module
+        docstring)."""
         if not self._instances or self._doc is None:
             return
         pixel = (math.floor(u), math.floor(v))
@@ -200,13 +207,15 @@ class CanvasObjects:
             self._edit_value = label_value(0, 0)  # background: never an object
             return
         n_classes = len(self._project.classes) if self._project is not None else 0
-        if self._new_armed or not oid:
+        if self._new_armed or not oid or kind == "new":
             self._new_armed = False
             nid = self._take_new_id()
             self.set_current_object(nid, active)
             self._edit_value = label_value(active, nid) if nid else label_value(active, 0)
             if not nid:
                 self.paint_only = _nothing
+            elif kind == "new":
+                self.paint_only = _no_object
             return
         if kind == "fill" or not 0 < cls < n_classes:
             self.set_current_object(oid, active, at=pixel)  # fill reclassifies the object

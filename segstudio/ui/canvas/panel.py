@@ -25,17 +25,19 @@ from segstudio.core.painting import Rect
 from segstudio.project.labels import load_labels
 from segstudio.project.project import ImageEntry, Project
 from segstudio.ui.actions import class_actions, create_actions
+from segstudio.ui.canvas.assist import CanvasAssist
+from segstudio.ui.canvas.assist_tools import TOOLS
 from segstudio.ui.canvas.autosave import Autosaver
 from segstudio.ui.canvas.input import CanvasInput
 from segstudio.ui.canvas.instance_layer import InstanceLayer
 from segstudio.ui.canvas.layers import ImageLayer, LabelLayer
 from segstudio.ui.canvas.objects import CanvasObjects
 from segstudio.ui.canvas.toolbar import MAX_BRUSH, CanvasToolbar
-from segstudio.ui.canvas.tools import TOOLS, Tool
+from segstudio.ui.canvas.tools import Tool
 from segstudio.ui.canvas.view import CanvasView
 
 
-class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
+class CanvasPanel(CanvasInput, CanvasObjects, CanvasAssist, QWidget):
     mask_edited = Signal(str)          # image id, after each completed edit
     mask_saved = Signal(str, float)    # image id, labelled fraction (GUI thread)
     save_failed = Signal(str)          # message for the user
@@ -43,8 +45,10 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
     cursor_info = Signal(object)       # CursorInfo or None (outside the image)
     zoom_changed = Signal(float)       # 1.0 = 100 %
     active_class_changed = Signal(int)
-    tool_changed = Signal(str)         # tool name ("brush", "eraser", "fill", "polygon", "picker")
+    tool_changed = Signal(str)         # tool name (assist_tools.TOOLS: "brush", "wand", ...)
     object_changed = Signal(int)       # instance projects: the current object's id (0 = none)
+    hint = Signal(str)                 # what a tool is doing (wand tolerance, superpixels)
+    superpixels_ready = Signal(str)    # image id
 
     def __init__(self, parent: QWidget | None = None, *, autosave_delay_ms: int = 800,
                  history_bytes_per_image: int = 256 << 20,
@@ -81,9 +85,10 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         self.instance_layer = InstanceLayer(opacity=0.5)  # instance projects
         self.mask_layer: LabelLayer | InstanceLayer = self.label_layer
         self._prediction_id: str | None = None
+        self._init_assist()
 
         self.view = CanvasView(self)
-        self.view.layers = [self.image_layer, self.prediction_layer, self.mask_layer]
+        self._stack_layers()
         self.view.handler = self
         self.view.zoom_changed.connect(self._on_zoom)
         self.view.view_changed.connect(self._on_view_changed)
@@ -103,6 +108,7 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
             "show_prediction": self.set_prediction_visible,
             "new_object": self.new_object, "delete_object": self.delete_current_object,
             "object_colours": self.set_object_colours,
+            "superpixel_boundaries": self.set_superpixel_boundaries,
             **{f"tool_{name}": self._tool_toggled(name) for name in self._tools}})
         self.commands.update(class_actions(self, self._choose_class))
         self._tool_group = QActionGroup(self)
@@ -125,6 +131,7 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         self.zoom_label = self.toolbar.zoom_label
         self.object_changed.connect(self._sync_object_label)
         self.size_slider.valueChanged.connect(self.set_brush_size)
+        self.toolbar.superpixel_spin.valueChanged.connect(self.set_superpixel_size)
         self.opacity_slider.valueChanged.connect(lambda v: self.set_overlay_opacity(v / 100.0))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -155,13 +162,17 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
     def _set_instance_mode(self, on: bool) -> None:
         self._instances = bool(on)
         self.mask_layer = self.instance_layer if on else self.label_layer
-        self.view.layers = [self.image_layer, self.prediction_layer, self.mask_layer]
+        self._stack_layers()
         self.view.image_margin = 1 if on else 0
         for name in ("new_object", "delete_object", "object_colours"):
             self.commands[name].setEnabled(self._instances)
         self.toolbar.set_instance_mode(self._instances)
         self._new_armed = False
         self.set_current_object(0)
+
+    def _stack_layers(self) -> None:
+        self.view.layers = [self.image_layer, self.prediction_layer, self.uncertainty_layer,
+                            self.mask_layer, self.boundary_layer]
 
     def _sync_object_label(self, _object_id: int = 0) -> None:
         if self._new_armed:
@@ -210,6 +221,7 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         self.mask_layer.set_array(doc.mask)
         self.prediction_layer.set_array(None)
         self._prediction_id = None
+        self._assist_image_changed()
         h, w = doc.mask.shape
         same_size = old_size == (w, h) and not self.view._fit_mode
         self.view.set_image_size(w, h, fit=not same_size)
@@ -225,6 +237,7 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         self.mask_layer.set_array(None)
         self.prediction_layer.set_array(None)
         self._prediction_id = None
+        self._assist_image_changed()
         self.view.set_image_size(0, 0)
         self._update_actions()
         self._sync_labels()
@@ -288,6 +301,9 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         self._tool.cancel(self)
         self._tool = tool
         self._repaint_widget_rects(old_rect, tool.overlay_rect(self, self._hover))
+        self.toolbar.show_superpixel_size(name == "superpixel")
+        if name == "superpixel":
+            self.superpixels()  # start computing them now, not on the first stroke
         self.tool_changed.emit(name)
 
     @property
@@ -343,26 +359,6 @@ class CanvasPanel(CanvasInput, CanvasObjects, QWidget):
         or fill in the class colour (outline in the object colour)."""
         self.instance_layer.set_object_colours(on)
         self.commands["object_colours"].setChecked(bool(on))
-        self.view.update()
-
-    def set_prediction(self, image_id: str, prediction: np.ndarray | None) -> None:
-        """Show a predicted class map (uint8 H x W, 255 = none) under the mask overlay. Results
-        for an image that is no longer shown are dropped."""
-        if self._doc is None or image_id != self._doc.image_id:
-            return
-        if prediction is not None and prediction.shape != self._doc.mask.shape:
-            raise ValueError("prediction size does not match the mask")
-        self.prediction_layer.set_array(prediction)
-        self._prediction_id = image_id if prediction is not None else None
-        self.view.update()
-
-    def set_prediction_visible(self, on: bool) -> None:
-        self.prediction_layer.visible = bool(on)
-        self.commands["show_prediction"].setChecked(bool(on))
-        self.view.update()
-
-    def set_prediction_opacity(self, opacity: float) -> None:
-        self.prediction_layer.set_opacity(opacity)
         self.view.update()
 
     @property

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QSlider, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QToolBar, QToolButton, QWidget
 
-from segstudio.ui.canvas.tools import TOOLS
+from segstudio.core.superpixels import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+from segstudio.ui.canvas.assist_tools import TOOLS
 
 MAX_BRUSH = 400
 
@@ -28,8 +29,10 @@ class CanvasToolbar(QToolBar):
         for tool in TOOLS:
             a = actions[f"tool_{tool.name}"]
             a.setIconText(tool.label)
-            self.addAction(a)
-            self.tool_buttons[tool.name] = self._button(a)
+            a.setToolTip(tool.tip)
+            if tool.in_toolbar:
+                self.addAction(a)
+                self.tool_buttons[tool.name] = self._button(a)
         self.addSeparator()
 
         # Instance projects only (set_instance_mode shows them).
@@ -54,6 +57,17 @@ class CanvasToolbar(QToolBar):
         self.size_label = QLabel(self)
         self.size_label.setMinimumWidth(46)
         self.addWidget(self.size_label)
+        # The superpixel brush only: how large its superpixels are (they are recomputed).
+        self.superpixel_spin = QSpinBox(self)
+        self.superpixel_spin.setRange(MIN_SIZE, MAX_SIZE)
+        self.superpixel_spin.setValue(DEFAULT_SIZE)
+        self.superpixel_spin.setSuffix(" px")
+        self.superpixel_spin.setPrefix("Superpixels ")
+        self.superpixel_spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.superpixel_spin.setKeyboardTracking(False)
+        self.superpixel_spin.setToolTip("Superpixel size: about this many pixels across")
+        self._superpixel_action = self.addWidget(self.superpixel_spin)
+        self._superpixel_action.setVisible(False)
 
         self.addWidget(QLabel(" Opacity ", self))
         self.opacity_slider = self._slider(0, 100, int(round(opacity * 100)), 80,
@@ -76,6 +90,9 @@ class CanvasToolbar(QToolBar):
         self.zoom_label.setMinimumWidth(52)
         self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.addWidget(self.zoom_label)
+
+    def show_superpixel_size(self, on: bool) -> None:
+        self._superpixel_action.setVisible(bool(on))
 
     def set_instance_mode(self, on: bool) -> None:
         for a in self._instance_actions:

@@ -72,6 +72,7 @@ class Tool:
     label = ""
     shortcut = ""
     tip = ""
+    in_toolbar = True
 
     def press(self, ctx, u: float, v: float, button) -> None:
         pass
@@ -86,6 +87,10 @@ class Tool:
         pass
 
     def key(self, ctx, key: int) -> bool:
+        return False
+
+    def wheel(self, ctx, steps: float) -> bool:
+        """The wheel turned ``steps`` notches while this tool is busy; True: used (no zoom)."""
         return False
 
     def cancel(self, ctx) -> None:
@@ -184,30 +189,6 @@ class EraserTool(BrushTool):
     tip = ("Erase back to 'not labelled' (E); in instance projects only the object the stroke "
            "starts on (Shift+drag: everything).")
     erase = True
-
-
-class FillTool(Tool):
-    name, label, shortcut = "fill", "Fill", "F"
-    tip = ("Flood-fill the connected region of one value under the click (F); an unenclosed "
-           "unlabelled area over 10 % of the image needs Shift+click.")
-
-    def press(self, ctx, u, v, button) -> None:
-        if button != Qt.MouseButton.LeftButton:
-            return
-        doc = ctx.document
-        confirmed = bool(ctx.press_modifiers & Qt.KeyboardModifier.ShiftModifier)
-        ctx.edit_started()
-        ctx.begin_object_edit(u, v, "fill")
-        try:
-            rect = painting.flood_fill(
-                doc.mask, math.floor(u), math.floor(v), ctx.paint_value(False),
-                ctx.preserve_labels, doc.before_write,
-                max_open_fraction=None if confirmed else painting.OPEN_FILL_FRACTION)
-        except painting.OpenFillError as exc:
-            rect = None
-            ctx.notify(str(exc))
-        ctx.area_changed(rect)
-        ctx.edit_finished()
 
 
 class PickerTool(Tool):
@@ -350,5 +331,3 @@ class PolygonTool(Tool):
             for q in pts[:-1] if hover is not None else pts:
                 painter.drawRect(QRectF(q.x() - 2.5, q.y() - 2.5, 5, 5))
 
-
-TOOLS = (BrushTool, EraserTool, FillTool, PolygonTool, PickerTool)

@@ -187,6 +187,16 @@ class CanvasView(QWidget):
         )
         self._fit_mode = True
 
+    def show_rect(self, rect: Rect, margin: float = 0.15) -> None:
+        """Zoom and pan so the image box ``rect`` (plus a margin) fills the view, centred."""
+        if not self.has_image or rect.empty:
+            return
+        w = rect.width * (1 + 2 * margin)
+        h = rect.height * (1 + 2 * margin)
+        s = min(self.max_zoom(), max(self.min_zoom(), min(self.width() / w, self.height() / h)))
+        cx, cy = (rect.x0 + rect.x1) / 2.0, (rect.y0 + rect.y1) / 2.0
+        self.set_view(s, *self._clamped(s, self.width() / 2 - cx * s, self.height() / 2 - cy * s))
+
     def zoom_100(self) -> None:
         if not self.has_image:
             return
@@ -322,6 +332,9 @@ class CanvasView(QWidget):
 
     def wheelEvent(self, event) -> None:
         dy = event.angleDelta().y() or event.angleDelta().x()
+        if dy and self.handler is not None and self.handler.canvas_wheel(self, dy / 120.0):
+            event.accept()  # a tool took it (the wand's tolerance while the button is held)
+            return
         if dy and self.has_image:
             self.zoom_by(self.WHEEL_STEP ** (dy / 120.0), event.position())
         event.accept()
