@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from segstudio.core.classes import UNLABELLED
-from segstudio.core.painting import OnWrite, Rect, segment_pieces, write_where
+from segstudio.core.painting import OnWrite, Rect, segment_pieces, unlabelled_value, write_where
 
 ACCEPT_MODES = ("unlabelled", "everywhere", "region")
 
@@ -98,10 +98,14 @@ def accept_segment(mask: np.ndarray, labels: np.ndarray, ax: float, ay: float, b
     prediction leaves unlabelled stay as they are. The changed box, or None."""
     if labels.shape != mask.shape:
         raise ValueError("prediction and mask sizes differ")
+    # "Unlabelled" is every value >= unlabelled_value: 255 in a uint8 mask, class byte 255 (any
+    # id) in a packed instance array. Comparing with UNLABELLED (255) alone copied a packed
+    # prediction's "nothing here" into the mask and erased the user's labels under the brush.
+    none = unlabelled_value(mask)
     out: Rect | None = None
     for box, foot in segment_pieces(ax, ay, bx, by, size, mask.shape):
         src = labels[box.slices]
-        changed = write_where(mask, box, foot & (src != UNLABELLED), src, preserve, on_write)
+        changed = write_where(mask, box, foot & (src < none), src, preserve, on_write)
         if changed is not None:
             out = changed if out is None else out.union(changed)
     return out
