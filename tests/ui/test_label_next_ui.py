@@ -1,0 +1,125 @@
+"""Label here next and the model brush in the window, with a real (tiny) model: the images
+are scored in the background after the model arrives, the list order and Ctrl+U follow a
+direct computation of the same uncertainty, the map shows on request, and the model brush
+predicts on its first click and then copies that prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from segstudio.core.uncertainty import entropy_map, image_uncertainty, order_by_uncertainty
+from segstudio.project.demo import generate_demo
+from segstudio.training.config import TrainConfig
+from segstudio.training.loop import train
+from segstudio.ui.main_window import MainWindow
+from tests.ui.canvas_helpers import at, click, drag, reference_stroke
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=4, size=96,
+                            labelled=2)
+    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
+                      iterations_per_epoch=4)
+    events = list(train(project, cfg))
+    assert events[-1].reason == "completed"
+    return project.root, events[-1].best_checkpoint
+
+
+@pytest.fixture
+def window(qtbot, trained):
+    root, ckpt = trained
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        assert w.open_path(root)
+    yield w, ckpt
+    w.close()
+
+
+def direct_scores(project, ckpt) -> dict[str, float]:
+    """The oracle: predict every image with the checkpoint and average the normalised entropy
+    over its saved unlabelled pixels."""
+    from segstudio.inference.predictor import Predictor
+    from segstudio.io.images import read_image
+
+    predictor = Predictor.load(ckpt)
+    out = {}
+    for e in project.images:
+        image = read_image(project.image_path(e)).data
+        probs = predictor.predict(image, keep_probabilities=True).probabilities
+        out[e.id] = image_uncertainty(entropy_map(probs), project.load_mask(e, image.shape[:2]))
+    return out
+
+
+def test_scores_order_map_and_jump_follow_a_direct_computation(qtbot, window):
+    w, ckpt = window
+    ctl = w.label_next
+    # Before any model (the project's last run gave it one: take it away): it says so.
+    w.set_model(None)
+    w.commands["label_next"].trigger()
+    assert "needs a model" in w.message_bar.text()
+    with qtbot.waitSignal(ctl.pass_finished, timeout=60000):
+        assert w.load_model(ckpt)
+    direct = direct_scores(w.project, ckpt)
+    got = ctl.current_scores()
+    assert set(got) == set(direct)
+    for k in direct:
+        assert got[k] == pytest.approx(direct[k], abs=2e-3)   # heat kept as uint8
+    expected = order_by_uncertainty(direct)
+    # Ordering the list on request.
+    w.commands["order_uncertain"].trigger()
+    model = w.image_list.list_model
+    shown = [model.index(r).data(Qt.ItemDataRole.UserRole + 1) for r in range(model.rowCount())]
+    assert shown == order_by_uncertainty(got)
+    assert shown[:2] == expected[:2] or np.isclose(direct[shown[0]], direct[expected[0]],
+                                                   atol=2e-3)
+    assert "unsure" in model.index(0).data(Qt.ItemDataRole.UserRole + 5)
+    # Ctrl+U: the least sure image, zoomed to its region.
+    top = order_by_uncertainty(got)[0]
+    if w.current_image_id == top:
+        qtbot.keyClick(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+        assert w.current_image_id == top
+    else:
+        with qtbot.waitSignal(w.image_shown, timeout=10000) as shown_sig:
+            qtbot.keyClick(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+        assert shown_sig.args[0] == top
+    region = ctl._region(top)
+    vis = w.canvas.view.visible_image_rect()
+    assert region is not None and vis.intersect(region) == region.intersect(
+        w.canvas.view.visible_image_rect())
+    assert vis.area < 96 * 96                                   # zoomed in
+    # The map on request: sure = 255, over the shown image.
+    w.commands["show_uncertainty"].trigger()
+    layer = w.canvas.uncertainty_layer
+    assert layer.visible and layer.array is not None and layer.array.shape == (96, 96)
+    # Labelling the whole image drops its score to 0 without predicting again.
+    m = w.canvas.current_mask()
+    m[:] = 0
+    assert ctl.current_scores()[top] == 0.0
+
+
+def test_model_brush_predicts_then_copies_the_prediction(qtbot, window):
+    w, ckpt = window
+    assert w.load_model(ckpt)
+    canvas = w.canvas
+    view = canvas.view
+    before = canvas.current_mask().copy()
+    canvas.set_tool("model_brush")
+    with qtbot.waitSignal(w.predictions.predicted, timeout=30000) as got:
+        click(qtbot, view, at(view, 40, 40))      # no prediction yet: it asks for one
+    assert np.array_equal(canvas.current_mask(), before)
+    pred = got.args[1].labels
+    canvas.set_brush_size(11)
+    pts = [at(view, 20, 30), at(view, 70, 60)]
+    drag(qtbot, view, pts)
+    foot = reference_stroke(np.full(before.shape, 255, np.uint8),
+                            [view.widget_to_image(QPointF(p)) for p in pts], 11, 1) == 1
+    after = canvas.current_mask()
+    assert np.array_equal(after[foot], pred[foot])
+    assert np.array_equal(after[~foot], before[~foot])
+    canvas.undo_action.trigger()
+    assert np.array_equal(canvas.current_mask(), before)
