@@ -11,6 +11,7 @@ command is given).
     segstudio export-model CHECKPOINT --out DIR    safetensors, TorchScript, ONNX + scripts
     segstudio predict MODEL IMAGES... --out DIR    index masks (and COCO) for images
     segstudio import-masks PROJECT SOURCE --format labelme|coco|index
+    segstudio next PROJECT CHECKPOINT   images to label next, least sure first (and where)
 
 Errors a user can cause print one line on stderr and exit with status 2.
 """
@@ -100,6 +101,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                      "COCO)", "add_predict_arguments", "cmd_predict"),
     "import-masks": _lazy("cli.export", "import index masks, labelme or COCO annotations into "
                           "a project", "add_import_masks_arguments", "cmd_import_masks"),
+    "next": _lazy("cli.label_next", "which images to label next: a model's uncertainty over "
+                  "each image's unlabelled pixels, least sure first", "add_next_arguments",
+                  "cmd_next"),
 }
 
 
