@@ -128,14 +128,18 @@ class ImageListModel(QAbstractListModel):
             text = subtitle(e.labelled, e.split,
                             e.objects if self.project.is_instances else None)
             u = self.uncertainty.get(e.id)
-            return text if u is None else f"{text} · unsure {u:.0%}"
+            # first while the list is ordered by it (a narrow list elides the line's end)
+            return text if u is None or self.order is None else f"unsure {u:.0%} · {text}"
         if role == ErrorRole:
             return self.errors.get(e.id)
         if role == Qt.ItemDataRole.ToolTipRole:
             err = self.errors.get(e.id)
             path = self.project.image_path(e)
+            u = self.uncertainty.get(e.id)
+            unsure = "" if u is None else f"\nthe model's uncertainty over its unlabelled " \
+                                          f"pixels: {u:.0%}"
             return f"{path}\n{err}" if err else f"{path}\n" + subtitle(
-                e.labelled, e.split, e.objects if self.project.is_instances else None)
+                e.labelled, e.split, e.objects if self.project.is_instances else None) + unsure
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self._thumbs.get(e.id)
             if pm is None and e.id not in self.errors:

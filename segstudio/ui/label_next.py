@@ -206,7 +206,9 @@ class LabelNextController(QObject):
         score = self.scores.get(cur)
         mask = canvas.current_mask()
         if on and score is not None and mask is not None and mask.shape == score.shape:
-            canvas.set_uncertainty(cur, score.full_certainty())
+            certainty = score.full_certainty()
+            certainty[_class_mask(mask) != 255] = 255  # labelled pixels need no more work
+            canvas.set_uncertainty(cur, certainty)
         else:
             canvas.set_uncertainty(cur, None)
 
