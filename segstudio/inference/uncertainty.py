@@ -20,7 +20,7 @@ import numpy as np
 from segstudio.core.painting import Rect
 from segstudio.core.uncertainty import image_uncertainty, most_uncertain_window, uncertainty_map
 
-HEAT_SIDE = 512
+HEAT_SIDE = 256
 
 
 @dataclass
