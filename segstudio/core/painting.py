@@ -248,29 +248,27 @@ def paint_dab(mask: np.ndarray, x: float, y: float, size: int, value: int,
 
 # --------------------------------------------------------------------------- fills
 
-def flood_region(mask: np.ndarray, x: int, y: int,
-                 start_window: int = 512) -> tuple[Rect, np.ndarray] | None:
-    """The 4-connected region of pixels equal to ``mask[y, x]`` that contains (x, y), as its
-    bounding box and a boolean array over that box. Grows a window around the seed until the
-    region no longer reaches the window's inner edges, so a small region costs little even in a
-    huge mask."""
-    import cv2
+# A fill's result for one window: its cv2 mask over the window (uint8) and the fill's bounding
+# box in window coordinates (x, y, w, h); None when the seed cannot be filled.
+WindowFill = Callable[[Rect], tuple[np.ndarray, Sequence[int]] | None]
 
-    h, w = mask.shape
+
+def grown_window_fill(shape: tuple[int, ...], x: int, y: int, fill: WindowFill,
+                      start_window: int = 512) -> tuple[Rect, np.ndarray] | None:
+    """Run ``fill`` in a window around the seed (x, y), growing the window 4x while the
+    region reaches one of its inner edges, so a small region costs little even in a huge
+    image. The region's tight box and the fill's uint8 mask over it; None off the image or
+    when ``fill`` says the seed cannot be filled. (Mask fill and magic wand both use it.)"""
+    h, w = int(shape[0]), int(shape[1])
     if not (0 <= x < w and 0 <= y < h):
         return None
     half = max(16, start_window // 2)
     while True:
         win = Rect(max(0, x - half), max(0, y - half), min(w, x + half), min(h, y + half))
-        sub = mask[win.slices]
-        if mask.dtype != np.uint8:  # cv2 fills 8-bit or float images: fill "equals the seed"
-            sub = (sub == mask[y, x]).view(np.uint8)
-        elif not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
-            sub = np.ascontiguousarray(sub)
-        ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
-        _, _, _, (bx, by, bw, bh) = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
-                                                  4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-        region = ff[1:-1, 1:-1]
+        got = fill(win)
+        if got is None:
+            return None
+        region, (bx, by, bw, bh) = got
         # The fill's bounding box tells whether it reached an inner edge of the window.
         reaches = ((win.x0 > 0 and bx == 0) or (win.x1 < w and bx + bw == win.width)
                    or (win.y0 > 0 and by == 0) or (win.y1 < h and by + bh == win.height))
@@ -278,7 +276,31 @@ def flood_region(mask: np.ndarray, x: int, y: int,
             break
         half *= 4
     box = Rect(win.x0 + bx, win.y0 + by, win.x0 + bx + bw, win.y0 + by + bh)
-    return box, region[by:by + bh, bx:bx + bw].view(np.bool_)  # 0/1 bytes: a bool view
+    return box, region[by:by + bh, bx:bx + bw]
+
+
+def flood_region(mask: np.ndarray, x: int, y: int,
+                 start_window: int = 512) -> tuple[Rect, np.ndarray] | None:
+    """The 4-connected region of pixels equal to ``mask[y, x]`` that contains (x, y), as its
+    bounding box and a boolean array over that box (``grown_window_fill``)."""
+    import cv2
+
+    def fill(win: Rect) -> tuple[np.ndarray, Sequence[int]]:
+        sub = mask[win.slices]
+        if mask.dtype != np.uint8:  # cv2 fills 8-bit or float images: fill "equals the seed"
+            sub = (sub == mask[y, x]).view(np.uint8)
+        elif not sub.flags.c_contiguous and sub.strides[1] != 1:  # pragma: no cover
+            sub = np.ascontiguousarray(sub)
+        ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
+        _, _, _, bbox = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, 0, 0,
+                                      4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        return ff[1:-1, 1:-1], bbox
+
+    found = grown_window_fill(mask.shape, int(x), int(y), fill, start_window)
+    if found is None:
+        return None
+    box, region = found
+    return box, region.view(np.bool_)  # 0/1 bytes: a bool view
 
 
 def flood_fill(mask: np.ndarray, x: int, y: int, value: int, preserve: bool = False,

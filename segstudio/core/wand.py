@@ -7,9 +7,9 @@ the wands of image editors; a floating range would creep along gradients) and it
 4-connected to the seed through such pixels. With "preserve labels" labelled pixels are walls:
 the region grows only through unlabelled pixels, so it never leaks around a labelled object.
 
-Like ``painting.flood_region`` the search starts in a window around the seed and grows it only
-while the region reaches the window's inner edge, so a 1 MP region in an 8192^2 image costs a
-few megapixels of work, not 67.
+Like the mask fill (``painting.grown_window_fill``) the search starts in a window around the
+seed and grows it only while the region reaches the window's inner edge, so a 1 MP region in
+an 8192^2 image costs a few megapixels of work, not 67.
 
 The image is the uint8 picture the canvas shows (``io.images.to_display_rgb8`` of 16-bit or
 float images): the tolerance is in those display units, 0-255, whatever the file's dtype.
@@ -18,11 +18,18 @@ numpy and cv2 only; no Qt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from segstudio.core.painting import Only, OnWrite, Rect, unlabelled_value, write_where
+from segstudio.core.painting import (
+    Only,
+    OnWrite,
+    Rect,
+    grown_window_fill,
+    unlabelled_value,
+    write_where,
+)
 
 DEFAULT_TOLERANCE = 24
 MAX_TOLERANCE = 255
@@ -52,14 +59,9 @@ def wand_region(image: np.ndarray, x: int, y: int, tolerance: float,
     array over that box; None outside the image or on a pixel ``passable`` excludes."""
     import cv2
 
-    h, w = image.shape[:2]
-    x, y = int(x), int(y)
-    if not (0 <= x < w and 0 <= y < h):
-        return None
     tol = float(max(0.0, min(float(MAX_TOLERANCE), tolerance)))
-    half = max(16, start_window // 2)
-    while True:
-        win = Rect(max(0, x - half), max(0, y - half), min(w, x + half), min(h, y + half))
+
+    def fill(win: Rect) -> tuple[np.ndarray, Sequence[int]] | None:
         sub = _as_cv_image(image[win.slices])
         ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
         if passable is not None:
@@ -70,15 +72,15 @@ def wand_region(image: np.ndarray, x: int, y: int, tolerance: float,
                 ff[1:-1, 1:-1][~ok] = 2  # cv2 never fills where its mask is non-zero
         diff = (tol,) * 3 if sub.ndim == 3 else tol
         flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
-        _, _, _, (bx, by, bw, bh) = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0,
-                                                  diff, diff, flags)
-        reaches = ((win.x0 > 0 and bx == 0) or (win.x1 < w and bx + bw == win.width)
-                   or (win.y0 > 0 and by == 0) or (win.y1 < h and by + bh == win.height))
-        if not reaches:
-            break
-        half *= 4
-    box = Rect(win.x0 + bx, win.y0 + by, win.x0 + bx + bw, win.y0 + by + bh)
-    return box, ff[1 + by:1 + by + bh, 1 + bx:1 + bx + bw] == 1
+        _, _, _, bbox = cv2.floodFill(sub, ff, (x - win.x0, y - win.y0), 0, diff, diff, flags)
+        return ff[1:-1, 1:-1], bbox
+
+    x, y = int(x), int(y)
+    found = grown_window_fill(image.shape, x, y, fill, start_window)
+    if found is None:
+        return None
+    box, region = found
+    return box, region == 1
 
 
 def unlabelled_passable(mask: np.ndarray) -> Passable:

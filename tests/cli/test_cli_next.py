@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from segstudio.cli import main
-from segstudio.core.uncertainty import entropy_map, image_uncertainty, order_by_uncertainty
+from segstudio.core.uncertainty import order_by_uncertainty
 from segstudio.project.demo import generate_demo
 from segstudio.training.config import TrainConfig
 from segstudio.training.loop import train
+from tests.uncertainty_oracle import direct_scores
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,6 @@ def trained(tmp_path_factory):
 
 
 def test_next_orders_images_as_a_direct_computation(trained, capsys):
-    from segstudio.inference.predictor import Predictor
     from segstudio.io.images import read_image
     from segstudio.io.masks import write_mask
 
@@ -35,12 +35,7 @@ def test_next_orders_images_as_a_direct_computation(trained, capsys):
     first = project.images[0]
     image = read_image(project.image_path(first)).data
     write_mask(project.mask_path(first), np.zeros(image.shape[:2], np.uint8), project.classes)
-    predictor = Predictor.load(ckpt)
-    direct = {}
-    for e in project.images:
-        img = read_image(project.image_path(e)).data
-        probs = predictor.predict(img, keep_probabilities=True).probabilities
-        direct[e.id] = image_uncertainty(entropy_map(probs), project.load_mask(e, img.shape[:2]))
+    direct = direct_scores(project, ckpt)
     capsys.readouterr()
     assert main(["next", str(project.root), ckpt, "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -9,50 +9,23 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from segstudio.core.uncertainty import entropy_map, image_uncertainty, order_by_uncertainty
-from segstudio.project.demo import generate_demo
-from segstudio.training.config import TrainConfig
-from segstudio.training.loop import train
-from segstudio.ui.main_window import MainWindow
+from segstudio.core.uncertainty import order_by_uncertainty
 from tests.ui.canvas_helpers import at, click, drag, reference_stroke
+from tests.ui.window_helpers import open_project_window, train_tiny_demo
+from tests.uncertainty_oracle import direct_scores
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=4, size=96,
-                            labelled=2)
-    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
-                      iterations_per_epoch=4)
-    events = list(train(project, cfg))
-    assert events[-1].reason == "completed"
-    return project.root, events[-1].best_checkpoint
+    return train_tiny_demo(tmp_path_factory.mktemp("p") / "demo", n_images=4)
 
 
 @pytest.fixture
 def window(qtbot, trained):
     root, ckpt = trained
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.image_shown, timeout=10000):
-        assert w.open_path(root)
+    w = open_project_window(qtbot, root)
     yield w, ckpt
     w.close()
-
-
-def direct_scores(project, ckpt) -> dict[str, float]:
-    """The oracle: predict every image with the checkpoint and average the normalised entropy
-    over its saved unlabelled pixels."""
-    from segstudio.inference.predictor import Predictor
-    from segstudio.io.images import read_image
-
-    predictor = Predictor.load(ckpt)
-    out = {}
-    for e in project.images:
-        image = read_image(project.image_path(e)).data
-        probs = predictor.predict(image, keep_probabilities=True).probabilities
-        out[e.id] = image_uncertainty(entropy_map(probs), project.load_mask(e, image.shape[:2]))
-    return out
 
 
 def test_scores_order_map_and_jump_follow_a_direct_computation(qtbot, window):
