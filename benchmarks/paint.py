@@ -32,6 +32,7 @@ The last line printed is JSON.
 from __future__ import annotations
 
 import argparse
+import threading
 import gc
 import json
 import math
@@ -223,6 +224,10 @@ def main() -> None:
     ap.add_argument("--no-save", action="store_true", help="skip the autosave measurements")
     ap.add_argument("--instances", action="store_true",
                     help="an instance project (packed uint32 labels, objects and outlines)")
+    ap.add_argument("--during-superpixels", action="store_true",
+                    help="measure while a worker thread computes SLIC superpixels of a 2048^2 "
+                         "image over and over (what the superpixel brush does in the "
+                         "background)")
     args = ap.parse_args()
     inst = bool(args.instances)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -258,6 +263,18 @@ def main() -> None:
     rows = []
     results: dict = {"sizes": {}}
     rng = np.random.default_rng(1)
+    stop_background, background_runs = threading.Event(), [0]
+    if args.during_superpixels:
+        from segstudio.core.superpixels import compute_superpixels
+
+        sp_image = make_image(2048)
+
+        def superpixels_forever() -> None:
+            while not stop_background.is_set():
+                compute_superpixels(sp_image, 24)
+                background_runs[0] += 1
+
+        threading.Thread(target=superpixels_forever, daemon=True).start()
     load0 = os.getloadavg()[0]
     print(f"segstudio paint benchmark  ({platform.machine()}, {os.cpu_count()} CPU, "
           f"Qt offscreen, view {panel.view.width()} x {panel.view.height()}, load average "
@@ -397,6 +414,10 @@ def main() -> None:
                                              largest["canvas_owned_bytes_per_pixel"]), 4)
     if gray16 is not None:
         out["extra_bytes_per_pixel_uint16_gray_8192"] = round(gray16, 4)
+    stop_background.set()
+    if args.during_superpixels:
+        out["during_superpixels"] = True
+        out["superpixel_runs_meanwhile"] = background_runs[0]
     panel.close()
     print(json.dumps(out))
 

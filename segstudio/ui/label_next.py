@@ -40,7 +40,7 @@ class LabelNextController(QObject):
         self._key: tuple[Any, ...] | None = None   # (session, checkpoint, depth) scored for
         self._running = False
         self._pending_region: str | None = None      # image to zoom into once it is shown
-        self._runner = TaskRunner("uncertainty", parent=self)
+        self._runner = TaskRunner("uncertainty", parent=self, nice=10)
         # New best checkpoints come every epoch: wait a moment so a burst makes one pass.
         self._timer = QTimer(self, singleShot=True, interval=1500)
         self._timer.timeout.connect(self._start)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -95,9 +96,14 @@ class TaskRunner(QObject):
 
     _wake = Signal()
 
-    def __init__(self, name: str, threads: int = 1, parent: QObject | None = None) -> None:
+    def __init__(self, name: str, threads: int = 1, parent: QObject | None = None,
+                 nice: int = 0) -> None:
+        """``nice``: run the jobs at this lower OS priority (Linux: per thread), so work the
+        user did not wait for (superpixels, uncertainty scoring) never takes the CPU from
+        the window on a small machine."""
         super().__init__(parent)
         self.name = name
+        self.nice = int(nice)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max(1, threads))
         self._lock = threading.Lock()
@@ -164,6 +170,8 @@ class TaskRunner(QObject):
         try:
             if task.cancelled:
                 return
+            if self.nice:
+                _lower_thread_priority(self.nice)
             result = task.fn(task)
         except (Cancelled, InterruptedError):
             task.cancel()
@@ -190,6 +198,22 @@ class TaskRunner(QObject):
             self._wake.emit()
         except RuntimeError:  # the runner is being destroyed: wait() delivers nothing more
             pass
+
+
+def _lower_thread_priority(nice: int) -> None:
+    """Make the calling thread ``nice`` steps nicer than the process (once per thread). On
+    Linux a thread is a task of its own for setpriority; elsewhere this does nothing."""
+    if getattr(_priority, "done", False) or not hasattr(os, "setpriority"):
+        return
+    _priority.done = True
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:  # not allowed here: run at normal priority
+        pass
+
+
+_priority = threading.local()
 
 
 def shutdown_all(timeout_ms: int = 30000) -> bool:

@@ -53,7 +53,8 @@ class CanvasAssist:
         self._prediction_labels: tuple[str, np.ndarray] | None = None
         # Set by the window: predict the shown image, False when there is no model.
         self.prediction_request: Callable[[], bool] | None = None
-        self.assist_runner = TaskRunner("assistants", parent=self)  # type: ignore[arg-type]
+        self.assist_runner = TaskRunner("assistants", parent=self,  # type: ignore[arg-type]
+                                        nice=5)
         self.boundary_layer = BoundaryLayer(opacity=0.8)
         self.boundary_layer.visible = False
         self.uncertainty_layer = LabelLayer(opacity=0.6)

@@ -1,0 +1,30 @@
+"""Background jobs the user did not wait for run at a lower OS priority (per thread on Linux),
+and the GUI thread's own priority is untouched."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+
+from segstudio.ui.tasks import TaskRunner
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_nice_runner_lowers_only_its_worker_threads(qtbot):
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    plain, nice = TaskRunner("plain"), TaskRunner("nice", nice=5)
+
+    def priority(_task) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    got: dict[str, int] = {}
+    plain.submit(priority, on_done=lambda p: got.__setitem__("plain", p))
+    nice.submit(priority, on_done=lambda p: got.__setitem__("nice", p))
+    assert plain.wait(10000) and nice.wait(10000)
+    nice.submit(priority, on_done=lambda p: got.__setitem__("again", p))  # not lowered twice
+    assert nice.wait(10000)
+    assert got["plain"] == here and got["nice"] == min(19, here + 5) == got["again"]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
