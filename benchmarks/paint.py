@@ -32,7 +32,6 @@ The last line printed is JSON.
 from __future__ import annotations
 
 import argparse
-import threading
 import gc
 import json
 import math
@@ -40,6 +39,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 

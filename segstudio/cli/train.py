@@ -58,6 +58,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
+    p.add_argument("--config", metavar="FILE",
+                   help="the training settings as a JSON file (a job folder's config.json or "
+                        "a run's config.json); only --device, --threads, --epochs, "
+                        "--iterations, --time-budget and --resume may change it")
 
 
 def _json_object(text: str, option: str) -> dict:
@@ -70,8 +74,55 @@ def _json_object(text: str, option: str) -> dict:
     return value
 
 
+# What a --config file may still be changed by on the command line (where it runs decides).
+CONFIG_OVERRIDES = ("device", "threads", "epochs", "iterations", "time_budget", "resume")
+
+
+def config_from_file(args: argparse.Namespace) -> TrainConfig:
+    """--config FILE: the settings of a job folder (or of a run: its "train_config")."""
+    from segstudio.io.jsonfile import JSONFileError, read_json
+    from segstudio.training.config import TrainConfig
+
+    plain = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(plain)
+    parser_defaults = plain.parse_args([args.project])
+    changed = [k for k, v in vars(args).items()
+               if k not in {"project", "config", "json", "func", "command", *CONFIG_OVERRIDES}
+               and getattr(parser_defaults, k, v) != v]
+    if changed:
+        raise ConfigError("With --config the settings come from the file; these options "
+                          "cannot change it: " + ", ".join("--" + k.replace("_", "-")
+                                                           for k in changed) + ".")
+    try:
+        data = read_json(args.config)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: {args.config} does not exist.") from None
+    except JSONFileError as exc:
+        raise ConfigError(f"--config: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("train_config"), dict):
+        data = data["train_config"]  # a run folder's config.json
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {args.config} is not a JSON object of training settings.")
+    cfg = TrainConfig.from_json(data)
+    if args.device != cfg.device and args.device != parser_defaults.device:
+        cfg.device = args.device
+    if args.threads:
+        cfg.cpu_threads = args.threads
+    if args.epochs:
+        cfg.epochs = args.epochs
+    if args.iterations:
+        cfg.iterations_per_epoch = args.iterations
+    if args.time_budget:
+        cfg.time_budget_s = args.time_budget * 60
+    cfg.resume_from = args.resume
+    return TrainConfig.from_json(cfg.to_json())  # checked again as a whole
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from segstudio.training.config import TrainConfig, parse_focal_alpha
+
+    if getattr(args, "config", None):
+        return config_from_file(args)
 
     model_opts = _json_object(args.model_options, "--model-options")
     augment = _json_object(args.augment, "--augment")

@@ -133,6 +133,11 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("live_prediction", "Predict While &Training", "Model", (),
                "Re-predict the current image at each new best checkpoint (off: the canvas "
                "shows only your labels while a model trains)", checkable=True),
+    ActionSpec("run_on_server", "Run on a &Server…", "Model", (),
+               "Write a job folder (project, settings, shell and SLURM scripts) to train with "
+               "the form's settings on another machine"),
+    ActionSpec("import_run", "&Import Run…", "Model", (),
+               "Bring a run folder back (finished or still running): its curves and its model"),
     ActionSpec("load_model", "&Load Model…", "Model", (),
                "Use a saved segstudio model for predictions"),
     ActionSpec("export_model", "E&xport Model…", "Model", (), "safetensors, TorchScript, ONNX"),

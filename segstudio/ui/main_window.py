@@ -29,6 +29,7 @@ from segstudio.ui.images import ImageController, first_readable
 from segstudio.ui.label_next import LabelNextController
 from segstudio.ui.prediction import PredictionController
 from segstudio.ui.preferences import max_image_pixels
+from segstudio.ui.server_runs import ServerRunController
 from segstudio.ui.session import ProjectSession
 from segstudio.ui.settings import add_recent_project, recent_projects
 from segstudio.ui.status import StatusLabels
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.coordinator = TrainingCoordinator(self, self.training)
         self.images = ImageController(self)
         self.label_next = LabelNextController(self)
+        self.server_runs = ServerRunController(self)
         self._save_timer = QTimer(self, singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.save_project_file)
         self.status = StatusLabels(self.statusBar())
@@ -106,6 +108,8 @@ class MainWindow(QMainWindow):
             "live_prediction": self._set_live_prediction,
             "label_next": self.label_next.label_next, "order_uncertain": self.label_next.set_order,
             "show_uncertainty": lambda _on: self.label_next.show_map(),
+            "run_on_server": self.server_runs.ask_write_job,
+            "import_run": self.server_runs.ask_import_run,
             "load_model": self._ask_load_model, "export_model": t.ask_export_model,
             "shortcuts": lambda: dialogs.show_shortcuts(self),
             "docs": lambda: QDesktopServices.openUrl(QUrl(DOCS_URL)),
@@ -327,7 +331,8 @@ class MainWindow(QMainWindow):
                          ("accept_all", has_pred), ("remove_image", has_image),
                          ("add_images", s is not None), ("import_masks", s is not None),
                          ("export_masks", s is not None), ("save", s is not None),
-                         ("label_next", s is not None)):
+                         ("label_next", s is not None), ("run_on_server", s is not None),
+                         ("import_run", s is not None)):
             a[name].setEnabled(on)
 
     # -------------------------------------------------------------- classes

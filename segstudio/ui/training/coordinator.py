@@ -172,6 +172,14 @@ class TrainingCoordinator(QObject):
         run = latest_run(s.project)
         if run is None or not run.epochs:
             return False
+        return self.show_run(run)
+
+    def show_run(self, run: Any, label: str = "Latest run") -> bool:
+        """Show a saved run (runs/<stamp>/): its curves on the dashboard, its best model (else
+        its last) as the current one."""
+        s = self.window.session
+        if s is None or not run.epochs:
+            return False
         project = s.project
         train_config = run.config.get("train_config")
         tc = train_config if isinstance(train_config, dict) else {}
@@ -181,7 +189,7 @@ class TrainingCoordinator(QObject):
                                  str(tc.get("architecture", "unet")), resumed_from=run.run_dir,
                                  iterations_per_epoch=int(ipe))
         best = max(run.epochs, key=lambda e: e.miou)
-        text = (f"Latest run {run.run_dir.name}: {len(run.epochs)} epoch(s), best validation "
+        text = (f"{label} {run.run_dir.name}: {len(run.epochs)} epoch(s), best validation "
                 f"mIoU {best.miou:.3f} (epoch {best.epoch}).")
         objects = run.epochs[-1].instance_scores
         if "ap50" in objects and "map" in objects:
