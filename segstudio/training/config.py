@@ -39,7 +39,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     val_tile: int = 512
     seed: int = 0
-    cpu_threads: int | None = None            # None: all cores (headless) / all but one (GUI)
+    cpu_threads: int | None = None            # None: all cores (the window's run niced)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     resume_from: str | None = None            # checkpoint of a stopped run: continue that run
     init_from: str | None = None              # checkpoint whose weights start a new run

@@ -136,7 +136,7 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     """Set a run up; the batch producer of a pipelined run is closed with ``cleanup``."""
     device = resolve_device(cfg.device)
     if device.type == "cpu":
-        torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training(gui))
+        torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training())
     torch.manual_seed(cfg.seed)
     data = load_training_data(project, cfg.val_fraction, cfg.seed)
     K = data.target_classes  # an instance project adds the object boundary class

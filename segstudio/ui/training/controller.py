@@ -20,6 +20,8 @@ from segstudio.project.project import Project
 from segstudio.training.config import TrainConfig
 from segstudio.ui.tasks import Task, TaskRunner
 
+TRAINING_NICE = 5
+
 
 class TrainingController(QObject):
     run_started = Signal(object)       # RunStarted
@@ -32,7 +34,9 @@ class TrainingController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._runner = TaskRunner("training", parent=self)
+        # All cores train; at a lower OS priority the window still gets the CPU first when it
+        # needs it (its share is small), so it stays fluid without giving up a core.
+        self._runner = TaskRunner("training", parent=self, nice=TRAINING_NICE)
         self._task: Task | None = None
         self._control: Any = None
         self.fault_hook: Callable[[int], None] | None = None  # tests inject faults here
