@@ -41,6 +41,16 @@ def describe(device: torch.device) -> str:
     return f"CPU ({n} thread{'s' if n != 1 else ''})"
 
 
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory of a CUDA device now (None elsewhere or when it cannot be asked)."""
+    if device.type != "cuda":
+        return None
+    try:
+        return int(torch.cuda.mem_get_info(device)[0])
+    except (RuntimeError, AssertionError):
+        return None
+
+
 def cpu_threads_for_training(leave_for_gui: bool = False) -> int:
     """All cores, with a window too: leaving one core to the window cost ~40 % of training
     speed on 2 cores for no measured gain in fluidity; the window's training threads run at

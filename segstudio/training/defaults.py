@@ -28,6 +28,33 @@ MULTICLASS_LOSS = "weighted_ce"
 MULTICLASS_WEIGHTS = "sqrt"
 
 
+# On a GPU (CUDA, Apple MPS) a step of 8 x 192^2 leaves the device mostly idle: up to 32
+# patches of 256^2 a batch, patches up to 512 on large images, within the free memory.
+GPU_BATCH_PIXELS = 32 * 256 * 256
+GPU_PATCH_MAX = 512
+GPU_BATCH_MAX = 64
+# Training memory per pixel of a batch for a width-16 U-Net (activations kept for backward,
+# float32), scaled by width; half of the free memory is planned for, the rest is the model,
+# optimiser, workspace (and an out-of-memory halves the batch at run time anyway).
+BYTES_PER_PIXEL_W16 = 2400
+MEMORY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the automatic settings know of the device the run trains on."""
+    kind: str = "cpu"                 # "cpu", "cuda" or "mps"
+    name: str = ""
+    free_bytes: int | None = None     # free accelerator memory at the start (None: unknown)
+
+    @property
+    def accelerator(self) -> bool:
+        return self.kind in ("cuda", "mps")
+
+
+CPU = DeviceInfo()
+
+
 @dataclass(frozen=True)
 class DataShape:
     """What the automatic settings look at."""
@@ -41,27 +68,38 @@ class DataShape:
     instances: bool = False     # an instance project (objects, not only classes)
 
 
-def auto_patch(shape: DataShape) -> int:
-    """The typical (median) image's short side rounded to a multiple of 32, within 64..256:
-    about whole small images (a few mirrored rows at most), 256 crops of large ones."""
+def auto_patch(shape: DataShape, device: DeviceInfo = CPU) -> int:
+    """The typical (median) image's short side rounded to a multiple of 32, within 64..256
+    (512 on a GPU): about whole small images (a few mirrored rows at most), crops of large
+    ones."""
     side = float(min(np.median(shape.heights), np.median(shape.widths)))
-    return int(min(PATCH_MAX, max(PATCH_MIN, round(side / 32) * 32)))
+    top = GPU_PATCH_MAX if device.accelerator else PATCH_MAX
+    return int(min(top, max(PATCH_MIN, round(side / 32) * 32)))
 
 
-def auto_batch(patch: int) -> int:
-    return int(max(2, min(32, round(BATCH_PIXELS / (patch * patch)))))
+def auto_batch(patch: int, device: DeviceInfo = CPU, base_width: int = 16) -> int:
+    """Patches per batch: BATCH_PIXELS on the CPU; on a GPU up to GPU_BATCH_PIXELS, as far
+    as the free memory allows."""
+    if not device.accelerator:
+        return int(max(2, min(32, round(BATCH_PIXELS / (patch * patch)))))
+    pixels = float(GPU_BATCH_PIXELS)
+    if device.free_bytes:
+        per_pixel = BYTES_PER_PIXEL_W16 * max(1.0, base_width / 16.0)
+        pixels = min(pixels, MEMORY_SHARE * device.free_bytes / per_pixel)
+    return int(max(2, min(GPU_BATCH_MAX, pixels // (patch * patch))))
 
 
 def auto_loss(shape: DataShape) -> str:
     return BINARY_LOSS if shape.num_classes == 2 else MULTICLASS_LOSS
 
 
-def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]:
+def resolve(cfg: TrainConfig, shape: DataShape, device: DeviceInfo = CPU
+            ) -> tuple[TrainConfig, list[str]]:
     """cfg with its "auto" fields filled in, and one line per choice for the user."""
     notes: list[str] = []
     patch, batch, loss = cfg.patch, cfg.batch, dict(cfg.loss)
     if patch == 0:
-        patch = auto_patch(shape)
+        patch = auto_patch(shape, device)
         why = f"images are about {int(np.median(shape.heights))} x {int(np.median(shape.widths))}"
         if shape.instances and patch > INSTANCE_PATCH:
             # Objects are small next to the image: more, smaller patches per batch (the same
@@ -70,8 +108,13 @@ def resolve(cfg: TrainConfig, shape: DataShape) -> tuple[TrainConfig, list[str]]
             why += "; objects: smaller patches, more of them"
         notes.append(f"patch {patch} ({why})")
     if batch == 0:
-        batch = auto_batch(patch)
-        notes.append(f"batch {batch}")
+        batch = auto_batch(patch, device, int(cfg.model.get("base_width", 16)))
+        gpu = ""
+        if device.accelerator:
+            free = (f", {device.free_bytes / 2**30:.0f} GiB free" if device.free_bytes
+                    else "")
+            gpu = f" (a GPU{free}: {batch * patch * patch / 1e6:.1f} MP a batch)"
+        notes.append(f"batch {batch}{gpu}")
     if loss.get("name") == AUTO:
         loss["name"] = auto_loss(shape)
         if shape.num_classes > 2 and loss["name"] == "weighted_ce":

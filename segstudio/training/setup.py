@@ -17,7 +17,12 @@ from torch import nn
 
 from segstudio.errors import SegStudioError
 from segstudio.inference.checkpoints import load_checkpoint, load_optimizer_state, read_meta
-from segstudio.inference.devices import cpu_threads_for_training, describe, resolve_device
+from segstudio.inference.devices import (
+    cpu_threads_for_training,
+    describe,
+    free_memory_bytes,
+    resolve_device,
+)
 from segstudio.inference.instance_model import TASK_INSTANCES
 from segstudio.io.atomic import atomic_write_text
 from segstudio.models import count_parameters, create_model
@@ -27,7 +32,7 @@ from segstudio.training.augment import PatchSampler
 from segstudio.training.class_stats import class_weights, count_labelled_pixels, pos_weight
 from segstudio.training.config import TrainConfig
 from segstudio.training.data import TrainingData, colour_fraction, load_training_data
-from segstudio.training.defaults import DataShape, resolve
+from segstudio.training.defaults import DataShape, DeviceInfo, resolve
 from segstudio.training.events import RunStarted
 from segstudio.training.losses import build_loss
 from segstudio.training.prefetch import Batch, BatchPrefetcher
@@ -144,7 +149,8 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
                       tuple(s.mask.shape[1] for s in data.train), K, data.channels,
                       colour_fraction(s.image for s in data.train), data.instances)
-    cfg, chosen = resolve(cfg, shape)
+    info = DeviceInfo(device.type, describe(device), free_memory_bytes(device))
+    cfg, chosen = resolve(cfg, shape, info)
     if chosen:
         data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")
     counts = count_labelled_pixels((s.train_mask for s in data.train), K)
@@ -159,6 +165,9 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.resume_from:
         load_optimizer_state(cfg.resume_from, opt)
+    if device.type == "cuda":
+        # Fixed patch and batch sizes: cuDNN's fastest convolution algorithms, found once.
+        torch.backends.cudnn.benchmark = True
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)

@@ -81,3 +81,36 @@ def test_grey_images_stored_as_rgb_rotate_and_instance_projects_take_smaller_pat
     semantic = resolve(TrainConfig(), DataShape((256,), (320,), 2, channels=3,
                                                 colour_fraction=0.9))[0]
     assert semantic.patch == 256 and semantic.augment.rotate90 is False
+
+
+# ------------------------------------------------------------------ GPU-ready defaults
+
+def test_gpu_batches_and_patches_are_larger_and_fit_the_free_memory():
+    from segstudio.training.defaults import (
+        BYTES_PER_PIXEL_W16,
+        CPU,
+        GPU_BATCH_MAX,
+        GPU_BATCH_PIXELS,
+        MEMORY_SHARE,
+        DeviceInfo,
+        auto_batch,
+        auto_patch,
+        resolve,
+    )
+
+    big = DataShape((2048,) * 3, (2048,) * 3, 3, 3)
+    h100 = DeviceInfo("cuda", "H100", 80 << 30)
+    small = DeviceInfo("cuda", "laptop GPU", 2 << 30)
+    assert auto_patch(big, CPU) == 256 and auto_patch(big, h100) == 512
+    # Plenty of memory: the pixel target decides; little memory: the memory does.
+    assert auto_batch(256, h100) == GPU_BATCH_PIXELS // (256 * 256) == 32
+    fit = int(MEMORY_SHARE * (2 << 30) / BYTES_PER_PIXEL_W16) // (256 * 256)
+    assert auto_batch(256, small) == max(2, fit) < 32
+    assert auto_batch(256, small, base_width=64) < auto_batch(256, small)
+    assert auto_batch(64, h100) == GPU_BATCH_MAX                  # never a huge batch count
+    assert auto_batch(192, CPU) == 8                              # the CPU rule is unchanged
+    assert auto_batch(256, DeviceInfo("mps")) == 32               # memory unknown: the target
+    cfg, notes = resolve(TrainConfig(), big, h100)
+    assert (cfg.patch, cfg.batch) == (512, 8)
+    assert any("a GPU, 80 GiB free" in n for n in notes)
+    assert resolve(TrainConfig(), big)[0].patch == 256            # CPU unchanged
