@@ -122,21 +122,21 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("show_confidence", "Show &Confidence Instead", "Model", ("Shift+C",),
                "Light up the pixels the model is unsure of (where to correct first)",
                checkable=True),
-    ActionSpec("label_next", "&Label Here Next", "Model", ("Ctrl+U",),
+    ActionSpec("live_prediction", "Predict While &Training", "Model", (),
+               "Re-predict the current image at each new best checkpoint (off: the canvas "
+               "shows only your labels while a model trains)", checkable=True),
+    ActionSpec("label_next", "Label &Here Next", "Model", ("Ctrl+U",),
                "Go to the image and region the model is least sure of (after each new best "
                "model the window scores every image in the background)"),
     ActionSpec("order_uncertain", "&Order Images by Uncertainty", "Model", (),
                "List the images the model is least sure of first", checkable=True),
-    ActionSpec("show_uncertainty", "Show &Uncertainty Map", "Model", ("Ctrl+Shift+U",),
+    ActionSpec("uncertainty_map", "Show Uncertainty &Map", "Model", ("Ctrl+Shift+U",),
                "Light up where the model is unsure, over the pixels you have not labelled",
                checkable=True),
-    ActionSpec("live_prediction", "Predict While &Training", "Model", (),
-               "Re-predict the current image at each new best checkpoint (off: the canvas "
-               "shows only your labels while a model trains)", checkable=True),
-    ActionSpec("run_on_server", "Run on a &Server…", "Model", (),
+    ActionSpec("run_on_server", "Run on a Ser&ver…", "Model", (),
                "Write a job folder (project, settings, shell and SLURM scripts) to train with "
                "the form's settings on another machine"),
-    ActionSpec("import_run", "&Import Run…", "Model", (),
+    ActionSpec("run_import", "&Import Run…", "Model", (),
                "Bring a run folder back (finished or still running): its curves and its model"),
     ActionSpec("load_model", "&Load Model…", "Model", (),
                "Use a saved segstudio model for predictions"),
@@ -213,7 +213,7 @@ def create_actions(owner: QObject, context: str,
 
 # A separator goes before the first command of these groups (by the name's first word).
 _SEPARATE = ("import", "save", "quit", "preferences", "brush", "preserve", "new", "mask",
-             "object", "accept", "show", "load")
+             "object", "accept", "show", "label", "run", "load")
 
 
 def fill_menus(bar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMenu]:

@@ -198,7 +198,7 @@ class LabelNextController(QObject):
 
     def show_map(self) -> None:
         """Put the shown image's uncertainty map on the canvas (or take it off)."""
-        on = self.window.commands["show_uncertainty"].isChecked()
+        on = self.window.commands["uncertainty_map"].isChecked()
         canvas, cur = self.window.canvas, self.window.current_image_id
         canvas.set_uncertainty_visible(on)
         if cur is None:

@@ -107,9 +107,9 @@ class MainWindow(QMainWindow):
             "accept_all": lambda: p.accept("everywhere"), "show_confidence": p.show_layer,
             "live_prediction": self._set_live_prediction,
             "label_next": self.label_next.label_next, "order_uncertain": self.label_next.set_order,
-            "show_uncertainty": lambda _on: self.label_next.show_map(),
+            "uncertainty_map": lambda _on: self.label_next.show_map(),
             "run_on_server": self.server_runs.ask_write_job,
-            "import_run": self.server_runs.ask_import_run,
+            "run_import": self.server_runs.ask_import_run,
             "load_model": self._ask_load_model, "export_model": t.ask_export_model,
             "shortcuts": lambda: dialogs.show_shortcuts(self),
             "docs": lambda: QDesktopServices.openUrl(QUrl(DOCS_URL)),
@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
                          ("add_images", s is not None), ("import_masks", s is not None),
                          ("export_masks", s is not None), ("save", s is not None),
                          ("label_next", s is not None), ("run_on_server", s is not None),
-                         ("import_run", s is not None)):
+                         ("run_import", s is not None)):
             a[name].setEnabled(on)
 
     # -------------------------------------------------------------- classes

@@ -66,7 +66,7 @@ def test_scores_order_map_and_jump_follow_a_direct_computation(qtbot, window):
         w.canvas.view.visible_image_rect())
     assert vis.area < 96 * 96                                   # zoomed in
     # The map on request: sure = 255, over the shown image.
-    w.commands["show_uncertainty"].trigger()
+    w.commands["uncertainty_map"].trigger()
     layer = w.canvas.uncertainty_layer
     assert layer.visible and layer.array is not None and layer.array.shape == (96, 96)
     # Labelling the whole image drops its score to 0 without predicting again.
