@@ -5,7 +5,7 @@ of the objects of each training image labelled, a ring of background around each
 not labelled), and the time to make objects from a 2048 x 2048 prediction.
 
     python benchmarks/instances.py             # the goal runs: 15 minutes each (about 35 min)
-    python benchmarks/instances.py --quick     # CI size: a subset, about 4 minutes
+    python benchmarks/instances.py --quick     # CI size: 24 + 8 images, about 1.5 minutes
     python benchmarks/instances.py --budget-scale 0.1 --work /tmp/inst
 
 The val split also picks the best epoch and the object thresholds (as the Train button does),
@@ -139,7 +139,7 @@ def main() -> int:
         sub = work / "dsb-subset"
         if sub.exists():
             shutil.rmtree(sub)
-        dataset = subset(args.data, sub, train=48, val=16)
+        dataset = subset(args.data, sub, train=24, val=8)
     rows = [run_one("dsb-full", dataset, work, minutes, args.threads, None)]
     if not args.no_sparse:
         rows.append(run_one("dsb-sparse10", dataset, work, minutes, args.threads, 0.10))
