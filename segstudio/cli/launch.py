@@ -14,6 +14,7 @@ share of the cores unless --threads is given. Several machines: start torchrun y
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,9 @@ from pathlib import Path
 from segstudio.errors import ConfigError
 
 LAUNCHER_OPTIONS = ("--gpus", "--procs", "--max-restarts")
+# torchrun shares its rendezvous store with the ranks' process group by default; ranks it
+# restarts then read the dead ranks' addresses and cannot connect (pytorch/pytorch#135712).
+LAUNCH_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 
 
 def add_launch_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,6 +110,6 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
     print(f"Starting {n} {'GPU' if device == 'cuda' else 'CPU'} processes (torchrun); run "
           f"folder: {run_dir}", flush=True)
     try:
-        return subprocess.run(cmd).returncode
+        return subprocess.run(cmd, env={**LAUNCH_ENV, **os.environ}).returncode
     except KeyboardInterrupt:   # torchrun has the signal too and ends the ranks
         return 130

@@ -154,7 +154,8 @@ class Ranks:
             dist.destroy_process_group()
 
     def describe(self) -> str:
-        return (f"Distributed: {self.world} ranks ({self.backend}), "
+        return (f"Distributed: {self.world} rank{'s' if self.world != 1 else ''} "
+                f"({self.backend}), "
                 f"{self.info.local_world_size} on this node.")
 
     # ------------------------------------------------------------------ the model

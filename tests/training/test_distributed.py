@@ -148,3 +148,43 @@ def test_ranks_seed_their_own_patches_and_single_runs_stay_single():
     assert info == RankInfo(1, 2, 1, 2)
     seeds = {rank_seed(5, r) for r in range(4)}
     assert len(seeds) == 4 and 5 not in seeds
+
+
+def test_the_launcher_passes_the_rest_and_refuses_gpus_it_lacks(project):
+    from segstudio.cli import main
+    from segstudio.cli.launch import launch_command, rank_arguments
+
+    argv = ["train", "P", "--gpus", "2", "--epochs", "3", "--procs=2", "--max-restarts", "1"]
+    assert rank_arguments(argv) == ["train", "P", "--epochs", "3"]
+    cmd = launch_command(argv, 2, "P/runs/x", 1, "cpu")
+    assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--nproc_per_node=2" in cmd
+    assert cmd[-6:] == ["--epochs", "3", "--device", "cpu", "--run-dir", "P/runs/x"]
+    if not torch.cuda.is_available():
+        assert main(["train", str(project.root), "--gpus", "2"]) == 2
+        assert not project.runs_dir.exists() or not any(project.runs_dir.iterdir())
+
+
+def test_a_group_of_one_rank_trains_unetpp_in_process(project, monkeypatch):
+    """The distributed path without a second process: a gloo group of one rank (U-Net++,
+    whose DDP looks for unused parameters); checkpoints keep the bare model's keys."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for k, v in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(k, v)
+    threads = torch.get_num_threads()
+    try:
+        cfg = TrainConfig(architecture="unetpp", model={"base_width": 4, "levels": 2},
+                          patch=32, batch=2, iterations_per_epoch=2, epochs=1, cpu_threads=1,
+                          device="cpu", patience=None)
+        events = list(train(project, cfg))
+    finally:
+        torch.set_num_threads(threads)
+    assert events[-1].reason == "completed", events[-1].message
+    assert not dist.is_initialized()                # the group is left when the run ends
+    assert any("Distributed: 1 rank (gloo)" in n for n in events[0].notes)
+    predictor = Predictor.load(events[-1].best_checkpoint, device="cpu")
+    assert not any(k.startswith("module.") for k in predictor.model.state_dict())
