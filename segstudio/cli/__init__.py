@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # what was typed, for a command that starts itself again (train --gpus)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
         print("segstudio: give a command (segstudio --help lists them)", file=sys.stderr)

@@ -58,10 +58,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON line per epoch")
+    p.add_argument("--json-steps", action="store_true",
+                   help="also one JSON line per iteration (step, loss, lr, images/s)")
     p.add_argument("--config", metavar="FILE",
                    help="the training settings as a JSON file (a job folder's config.json or "
                         "a run's config.json); only --device, --threads, --epochs, "
                         "--iterations, --time-budget and --resume may change it")
+    from segstudio.cli.launch import add_launch_arguments
+
+    add_launch_arguments(p)
 
 
 def _json_object(text: str, option: str) -> dict:
@@ -75,7 +80,9 @@ def _json_object(text: str, option: str) -> dict:
 
 
 # What a --config file may still be changed by on the command line (where it runs decides).
-CONFIG_OVERRIDES = ("device", "threads", "epochs", "iterations", "time_budget", "resume")
+CONFIG_OVERRIDES = ("device", "threads", "epochs", "iterations", "time_budget", "resume",
+                    "gpus", "procs", "max_restarts", "run_dir", "sync_bn", "split_batch",
+                    "json_steps", "argv")
 
 
 def config_from_file(args: argparse.Namespace) -> TrainConfig:
@@ -115,6 +122,9 @@ def config_from_file(args: argparse.Namespace) -> TrainConfig:
     if args.time_budget:
         cfg.time_budget_s = args.time_budget * 60
     cfg.resume_from = args.resume
+    cfg.run_dir = args.run_dir
+    cfg.sync_bn = cfg.sync_bn or args.sync_bn
+    cfg.split_batch = cfg.split_batch or args.split_batch
     return TrainConfig.from_json(cfg.to_json())  # checked again as a whole
 
 
@@ -144,7 +154,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         time_budget_s=args.time_budget * 60 if args.time_budget else None,
         patience=args.patience or None, resume_from=args.resume,
         init_from=args.init, seed=args.seed,
-        cpu_threads=args.threads, augment=augment))
+        cpu_threads=args.threads, augment=augment, run_dir=args.run_dir,
+        sync_bn=args.sync_bn, split_batch=args.split_batch))
 
 
 def _bar(frac: float, width: int = 24) -> str:
@@ -152,10 +163,15 @@ def _bar(frac: float, width: int = 24) -> str:
     return "#" * n + "-" * (width - n)
 
 
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """print on the ranks that do not speak."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from segstudio.project.lock import command_lock
     from segstudio.project.project import Project
     from segstudio.training.config import format_duration
+    from segstudio.training.distributed import is_main_process, torchrun_env
     from segstudio.training.events import (
         EpochReport,
         IterationReport,
@@ -165,13 +181,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     from segstudio.training.loop import TrainControl, train
 
+    if args.gpus is not None or args.procs is not None:
+        from segstudio.cli.launch import launch
+
+        return launch(args, getattr(args, "argv", sys.argv[1:]))
     project = Project.open(args.project)
     config = config_from_args(args)
+    # Under torchrun every rank trains and rank 0 alone speaks (failures: every rank).
+    main = is_main_process()
+    rank = torchrun_env()
+    who = "segstudio" if rank is None else f"segstudio (rank {rank.rank})"
+    say = print if main else _silent
     with command_lock(project.root, "train", writes=False) as status:
         if status.held_by_other:
-            print(f"note: {status.message}", flush=True)
+            say(f"note: {status.message}", flush=True)
     control = TrainControl()
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and main
     last_draw = 0.0
     names = [c.name for c in project.classes]
     try:
@@ -182,12 +207,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "are used"
                           if config.epochs == BUDGET_EPOCHS else
                           f"{ev.total_epochs} epochs x {ev.iterations_per_epoch} iterations")
-                print(f"Training {ev.architecture} ({ev.parameters / 1e6:.2f} M parameters) on "
+                say(f"Training {ev.architecture} ({ev.parameters / 1e6:.2f} M parameters) on "
                       f"{ev.device}: {ev.train_images} training / {ev.val_images} validation "
                       f"images, {length}. Run folder: {ev.run_dir}", flush=True)
                 for n in ev.notes:
-                    print(f"note: {n}", flush=True)
+                    say(f"note: {n}", flush=True)
             elif isinstance(ev, IterationReport):
+                if args.json_steps:
+                    say(json.dumps({"step": ev.iteration, "epoch": ev.epoch, "loss": ev.loss,
+                                    "lr": ev.lr, "images_per_s": ev.images_per_s}), flush=True)
                 now = time.monotonic()
                 if tty and now - last_draw > 0.2:
                     last_draw = now
@@ -199,10 +227,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if tty:
                     sys.stderr.write("\r" + " " * 90 + "\r")
                 if args.json:
-                    print(json.dumps({"epoch": ev.epoch, "train_loss": ev.train_loss,
+                    say(json.dumps({"epoch": ev.epoch, "train_loss": ev.train_loss,
                                       "val_loss": ev.val_loss, "miou": ev.miou,
                                       "iou": dict(zip(names, ev.iou, strict=False)),
                                       "depth_miou": ev.depth_miou, "seconds": ev.seconds,
+                                      "confusion": ev.confusion.tolist(),
                                       **ev.instance_scores}),
                           flush=True)
                 else:
@@ -214,24 +243,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                         o = ev.instance_scores
                         extra += (f"  AP@0.5={o['ap50']:.3f} mAP={o['map']:.3f}"
                                   f" AJI={o['aji']:.3f}")
-                    print(f"epoch {ev.epoch:3d}  train loss {ev.train_loss:.4f}  val loss {vl}  "
+                    say(f"epoch {ev.epoch:3d}  train loss {ev.train_loss:.4f}  val loss {vl}  "
                           f"mIoU {ev.miou:.4f}{' *' if ev.best else '  '} {ious}{extra}  "
                           f"[{format_duration(ev.seconds)}]", flush=True)
             elif isinstance(ev, Notice):
-                print(f"note: {ev.text}", flush=True)
+                say(f"note: {ev.text}", flush=True)
             elif isinstance(ev, RunFinished):
                 if ev.reason == "failed":
-                    print(f"segstudio: {ev.message}", file=sys.stderr)
+                    print(f"{who}: {ev.message}", file=sys.stderr)
                     from segstudio.cli import EXIT_USER_ERROR
 
                     return EXIT_USER_ERROR  # a failed run is the data's or the options' fault
                 score = "mean AP" if project.is_instances else "mIoU"
                 best = (f" Best {score} {ev.best_miou:.4f}: {ev.best_checkpoint}"
                         if ev.best_checkpoint else "")
-                print(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
+                say(f"{ev.message}{best} ({format_duration(ev.seconds)})", flush=True)
     except KeyboardInterrupt:
         control.request_stop()
-        print("\nsegstudio: interrupted; the last checkpoint is kept", file=sys.stderr)
+        say("\nsegstudio: interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130
     return 0
 

@@ -46,6 +46,13 @@ class TrainConfig:
     # Batches cut ahead in a thread and losses read from the device ~10 times a second instead
     # of after every step (each read waits for the GPU). None: on for GPUs, off on the CPU.
     pipelined: bool | None = None
+    # Distributed runs (torchrun; training/distributed.py). run_dir: the run's folder, resumed
+    # from its last checkpoint when it has one (so restarted ranks go on with the same run).
+    run_dir: str | None = None
+    sync_bn: bool = False                     # SyncBatchNorm across ranks (CUDA only)
+    # Every rank cuts the batch of all ranks (seeded alike) and trains on its share: the run
+    # reproduces one process with the whole batch (a check; costs ranks x the cutting).
+    split_batch: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):

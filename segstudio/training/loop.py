@@ -33,6 +33,7 @@ from segstudio.io.atomic import SaveError
 from segstudio.project.project import Project
 from segstudio.training import losses
 from segstudio.training.config import TrainConfig
+from segstudio.training.distributed import OTHER_RANK, failure_message
 from segstudio.training.events import (
     CheckpointSaved,
     EndReason,
@@ -113,8 +114,8 @@ def train(project: Project, config: TrainConfig, control: TrainControl | None = 
     except SegStudioError as exc:
         yield RunFinished(EndReason.FAILED, str(exc), None, None, 0, time.perf_counter() - t0)
     except Exception as exc:  # a bug or a hardware fault: end the run, say what happened
-        yield RunFinished(EndReason.FAILED, f"Training failed: {type(exc).__name__}: {exc}",
-                          None, None, 0, time.perf_counter() - t0)
+        message = failure_message(exc) or f"Training failed: {type(exc).__name__}: {exc}"
+        yield RunFinished(EndReason.FAILED, message, None, None, 0, time.perf_counter() - t0)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class RunEnd:
 
 
 COMPLETED = RunEnd(EndReason.COMPLETED, "Training finished.")
+STOPPED = RunEnd(EndReason.STOPPED, "Stopped by the user.")
+TIME_UP = RunEnd(EndReason.TIME_BUDGET, "The time budget is used up.")
+# Distributed runs read the losses of this many steps at once where one process reads by time
+# (READ_LOSSES_EVERY_S): every rank reads, and so sees a NaN, at the same step.
+READ_LOSSES_EVERY_STEPS = 8
 
 
 @dataclass
@@ -173,6 +179,7 @@ class _Run:
         self.iter_times: list[float] = []
         self.pending: list[_Step] = []    # steps whose loss has not been read from the device
         self.last_read = time.perf_counter()
+        self.clock = 0.0                  # distributed: the run's time as all ranks agree it
         # instance projects: the object thresholds, and the best epoch's validation maps
         # they are chosen on when the run ends (instance_tuning.py)
         self.object_params = InstanceParams()
@@ -180,6 +187,22 @@ class _Run:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+    def run_time(self) -> float:
+        """The time the schedule follows (learning rate, budget, patience): the same on every
+        rank of a distributed run."""
+        return self.elapsed() if self.s.ranks is None else self.clock
+
+    def agreed(self, end: RunEnd | None) -> RunEnd | None:
+        """A distributed run: every rank's end decision and clock made the same (the gravest
+        reason, the latest clock); a rank that had no reason of its own takes the others'."""
+        if self.s.ranks is None:
+            return end
+        reason, self.clock = self.s.ranks.agree(end.reason if end else None, self.elapsed())
+        if reason is None or (end is not None and end.reason is reason):
+            return end
+        return {EndReason.STOPPED: STOPPED, EndReason.TIME_BUDGET: TIME_UP}.get(
+            reason, RunEnd(reason, OTHER_RANK))
 
     # ----------------------------------------------------------------- the run
     def epochs(self) -> Iterator[Event]:
@@ -190,13 +213,13 @@ class _Run:
             if self.end is not None and (totals.n == 0 or self.end.reason is EndReason.FAILED):
                 break
             yield from self.finish_epoch(epoch, totals)
-            if self.end is not None:
-                break
-            if self.early.should_stop:
+            if self.end is None and self.early.should_stop:
                 what = "mean AP" if self.s.data.instances else "mIoU"
                 self.end = RunEnd(EndReason.EARLY_STOPPED,
                                   f"No gain in validation {what} for {self.cfg.patience} "
                                   "epochs: stopped early.")
+            self.end = self.agreed(self.end)
+            if self.end is not None:
                 break
         end = self.end or COMPLETED
         if self.best_cases and self.best_path and end.reason is not EndReason.FAILED:
@@ -227,18 +250,23 @@ class _Run:
     def _read_due(self, epoch_done: bool) -> bool:
         """Read pending losses now? Unpipelined always; pipelined every READ_LOSSES_EVERY_S,
         and whenever the epoch or the run ends or the run pauses."""
+        if self.s.ranks is not None:
+            return (not self.s.pipelined or epoch_done or self.end is not None
+                    or len(self.pending) >= READ_LOSSES_EVERY_STEPS)
         return (not self.s.pipelined or epoch_done or self.end is not None
                 or self.control.paused or self.control.stop_requested
                 or time.perf_counter() - self.last_read >= READ_LOSSES_EVERY_S)
 
     def interruption(self) -> RunEnd | None:
-        """Wait out a pause; then a stop request or a used-up budget ends the run."""
+        """Wait out a pause; then a stop request or a used-up budget ends the run (on every
+        rank of a distributed run when one of them says so)."""
         self.control.wait_while_paused()
+        end = None
         if self.control.stop_requested:
-            return RunEnd(EndReason.STOPPED, "Stopped by the user.")
-        if budget_used_up(self.elapsed(), self.cfg.time_budget_s):
-            return RunEnd(EndReason.TIME_BUDGET, "The time budget is used up.")
-        return None
+            end = STOPPED
+        elif budget_used_up(self.elapsed(), self.cfg.time_budget_s):
+            end = TIME_UP
+        return self.agreed(end)
 
     def read_losses(self, totals: _EpochTotals) -> Iterator[Event]:
         """One read for all pending steps (on a GPU each read waits for it to finish), one
@@ -251,7 +279,8 @@ class _Run:
         pending[-1].seconds += self.last_read - t_read
         self.iter_times[-1] += self.last_read - t_read
         window = sum(p.seconds for p in pending)
-        images = sum(p.batch for p in pending)
+        world = 1 if self.s.ranks is None else self.s.ranks.world  # images of every rank
+        images = sum(p.batch for p in pending) * world
         for p, loss_v in zip(pending, values, strict=False):
             if not math.isfinite(loss_v):
                 self.end = RunEnd(EndReason.FAILED,
@@ -281,19 +310,24 @@ class _Run:
         if s.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         lr = lr_at(self.step, s.total_steps, s.warmup_steps, cfg.lr,
-                   budget_fraction(self.elapsed(), cfg.time_budget_s))
+                   budget_fraction(self.run_time(), cfg.time_budget_s))
         for g in s.opt.param_groups:
             g["lr"] = lr
         try:
             if self.fault_hook is not None:
                 self.fault_hook(self.step + 1)
             with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.use_amp):
-                out = s.model(x, return_all=True)
+                out = (s.net or s.model)(x, return_all=True)
                 loss = losses.model_loss(s.model, out, y, s.loss_fn)
+            # Distributed: the loss of every rank's batch (what is reported), and this rank's
+            # loss weighted so that DDP's mean gradient is that loss's gradient.
+            reported = loss
+            if s.ranks is not None:
+                loss, reported = s.ranks.weigh_loss(loss, y)
             # Pipelined, a NaN is seen at the next read (~0.1 s later) and that step's
             # update has been applied: the run stops all the same and the best checkpoint,
             # saved before, is what is kept.
-            if not s.pipelined and not torch.isfinite(loss):
+            if not s.pipelined and not torch.isfinite(reported):
                 raise FloatingPointError
             s.opt.zero_grad(set_to_none=True)
             s.scaler.scale(loss).backward()
@@ -305,6 +339,11 @@ class _Run:
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
+            if s.ranks is not None:  # the ranks' batches and steps must stay the same
+                self.end = RunEnd(EndReason.FAILED,
+                                  f"Rank {s.ranks.rank} ran out of memory: a distributed run "
+                                  "cannot halve one rank's batch; choose a smaller --batch.")
+                return None
             del x, y
             s.opt.zero_grad(set_to_none=True)
             free_memory(s.device)
@@ -320,7 +359,7 @@ class _Run:
         self.step += 1
         dt = time.perf_counter() - ti
         self.iter_times.append(dt)
-        return _Step(loss.detach(), epoch, it + 1, self.step, lr, self.batch, dt)
+        return _Step(reported.detach(), epoch, it + 1, self.step, lr, self.batch, dt)
 
     # ------------------------------------------------- validation and keeping
     def finish_epoch(self, epoch: int, totals: _EpochTotals) -> Iterator[Event]:
@@ -329,11 +368,11 @@ class _Run:
         s, cfg = self.s, self.cfg
         cases: list[ObjectCase] | None = [] if s.data.instances else None
         report = validate_epoch(s.model, s.data, s.device, cfg.val_tile, epoch, totals.mean,
-                                s.use_amp, cases)
+                                s.use_amp, cases, s.ranks)
         if cases is not None:
             self.object_params, objects = epoch_objects(cases)
             report = replace(report, instance_scores=objects)
-        progress = schedule_progress(self.step, s.total_steps, self.elapsed(), cfg.time_budget_s)
+        progress = schedule_progress(self.step, s.total_steps, self.run_time(), cfg.time_budget_s)
         # An instance model is kept for its objects (mean AP over 0.5:0.95), not its pixels.
         selection = report.instance_scores.get("map", report.miou) if cases is not None \
             else report.miou
@@ -342,6 +381,8 @@ class _Run:
             self.best_cases = cases
         report = replace(report, best=improved, seconds=self.elapsed())
         yield report
+        if not s.is_main:        # rank 0 alone writes the run folder
+            return
         try:
             yield from self.save_checkpoints(epoch, report, improved)
         except SaveError as exc:

@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,18 @@ from segstudio.training.class_stats import class_weights, count_labelled_pixels,
 from segstudio.training.config import TrainConfig
 from segstudio.training.data import TrainingData, colour_fraction, load_training_data
 from segstudio.training.defaults import DataShape, DeviceInfo, resolve
+from segstudio.training.distributed import (
+    Ranks,
+    convert_sync_bn,
+    cpu_threads,
+    rank_device,
+    rank_seed,
+    torchrun_env,
+)
 from segstudio.training.events import RunStarted
 from segstudio.training.losses import build_loss
 from segstudio.training.prefetch import Batch, BatchPrefetcher
-from segstudio.training.run_log import BEST_CHECKPOINT, CONFIG_FILE
+from segstudio.training.run_log import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT
 from segstudio.training.schedule import auto_iterations, is_pipelined
 
 
@@ -87,6 +95,13 @@ class TrainingSetup:
     iterations_per_epoch: int
     meta_base: dict[str, Any]         # what every checkpoint of the run says about it
     class_weights: tuple[float, ...] | None
+    ranks: Ranks | None = None        # a distributed run's process group (distributed.py)
+    net: nn.Module | None = None      # what trains: the model, or it wrapped in DDP
+
+    @property
+    def is_main(self) -> bool:
+        """True for a single process and for rank 0: the one that writes and reports."""
+        return self.ranks is None or self.ranks.is_main
 
     @property
     def run_dir(self) -> Path:
@@ -115,7 +130,50 @@ def _as_segmentation_model(model: nn.Module, path: str) -> SegmentationModel:
     return model
 
 
-def _start(project: Project, cfg: TrainConfig, data: TrainingData, n_out: int) -> Start:
+def _restarted_run(project: Project, ranks: Ranks) -> str | None:
+    """Ranks restarted by torchrun (--max-restarts) without --run-dir: the newest run folder
+    that ranks of the same torchrun launch started (rank 0 looks, for all ranks)."""
+    found = None
+    if ranks.is_main and project.runs_dir.is_dir():
+        for run in sorted(project.runs_dir.iterdir(), key=lambda p: p.name, reverse=True):
+            try:
+                launch = json.loads((run / CONFIG_FILE).read_text("utf-8"))["distributed"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(launch, dict) and launch.get("run_id") == ranks.info.run_id:
+                found = str(run)
+                break
+    return ranks.broadcast(found)
+
+
+def _resume_run_dir(project: Project, cfg: TrainConfig, ranks: Ranks | None) -> TrainConfig:
+    """A run folder given with a last checkpoint in it: resume from that (rank 0 looks, for
+    all ranks), whatever --resume said: ranks restarted by torchrun go on from the newest."""
+    if not cfg.run_dir and ranks is not None and ranks.info.restart > 0:
+        cfg = replace(cfg, run_dir=_restarted_run(project, ranks))
+    if not cfg.run_dir:
+        return cfg
+    last = Path(cfg.run_dir) / LAST_CHECKPOINT
+    found = last.is_file()
+    if ranks is not None:
+        found = ranks.broadcast(found)
+    return replace(cfg, resume_from=str(last)) if found else cfg
+
+
+def _new_run_dir(project: Project, cfg: TrainConfig, ranks: Ranks | None) -> Path:
+    """The given run folder or a new stamped one; chosen by rank 0 in a distributed run."""
+    if ranks is not None and not ranks.is_main:
+        return ranks.run_dir(None)
+    if cfg.run_dir:
+        run = Path(cfg.run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+    else:
+        run = new_run_dir(project)
+    return run if ranks is None else ranks.run_dir(run)
+
+
+def _start(project: Project, cfg: TrainConfig, data: TrainingData, n_out: int,
+           ranks: Ranks | None = None) -> Start:
     """Resume a run, continue from a model's weights, or build a new model."""
     if cfg.resume_from:
         meta = read_meta(cfg.resume_from)
@@ -134,14 +192,21 @@ def _start(project: Project, cfg: TrainConfig, data: TrainingData, n_out: int) -
     else:
         model = create_model(cfg.architecture, in_channels=data.channels, num_classes=n_out,
                              **cfg.model)
-    return Start(model, new_run_dir(project))
+    return Start(model, _new_run_dir(project, cfg, ranks))
 
 
 def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -> TrainingSetup:
     """Set a run up; the batch producer of a pipelined run is closed with ``cleanup``."""
     device = resolve_device(cfg.device)
+    info = torchrun_env()
+    ranks = None
+    if info is not None:                      # started by torchrun: one rank of several
+        device = rank_device(device, info)
+        ranks = Ranks(info, device)
+        cleanup.callback(ranks.close)
     if device.type == "cpu":
-        torch.set_num_threads(cfg.cpu_threads or cpu_threads_for_training())
+        torch.set_num_threads(cfg.cpu_threads or (
+            cpu_threads(info.local_world_size) if info else cpu_threads_for_training()))
     torch.manual_seed(cfg.seed)
     data = load_training_data(project, cfg.val_fraction, cfg.seed)
     K = data.target_classes  # an instance project adds the object boundary class
@@ -149,36 +214,50 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     shape = DataShape(tuple(s.mask.shape[0] for s in data.train),
                       tuple(s.mask.shape[1] for s in data.train), K, data.channels,
                       colour_fraction(s.image for s in data.train), data.instances)
-    info = DeviceInfo(device.type, describe(device), free_memory_bytes(device))
-    cfg, chosen = resolve(cfg, shape, info)
+    device_info = DeviceInfo(device.type, describe(device), free_memory_bytes(device))
+    cfg, chosen = resolve(cfg, shape, device_info)
     if chosen:
         data.notes.insert(0, "Automatic settings: " + ", ".join(chosen) + ".")
     counts = count_labelled_pixels((s.train_mask for s in data.train), K)
     loss_fn = build_loss(cfg.loss, n_out, counts).to(device)
 
-    start = _start(project, cfg, data, n_out)
+    cfg = _resume_run_dir(project, cfg, ranks)
+    start = _start(project, cfg, data, n_out, ranks)
     model = start.model
     model.to(device)
     channels_last = cfg.channels_last and device.type == "cuda"
     if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch stub
+    if cfg.sync_bn and ranks is not None:
+        convert_sync_bn(model, device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.resume_from:
         load_optimizer_state(cfg.resume_from, opt)
     if device.type == "cuda":
         # Fixed patch and batch sizes: cuDNN's fastest convolution algorithms, found once.
         torch.backends.cudnn.benchmark = True
+    net = ranks.wrap(model) if ranks is not None else None
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
-    sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, cfg.seed + start.epoch)
+    seed = cfg.seed + start.epoch
+    if ranks is not None and not cfg.split_batch:
+        seed = rank_seed(seed, ranks.rank)    # each rank draws patches of its own
+    sampler = PatchSampler(data.train, data.norm, cfg.patch, cfg.augment, seed)
     pipelined = is_pipelined(cfg, device)
     batches: Callable[[int], Batch] = sampler.batch
+    world = 1 if ranks is None else ranks.world
+    if ranks is not None:
+        data.notes.append(f"{ranks.describe()} Batch {cfg.batch} per rank, "
+                          f"{cfg.batch * world} in all.")
+        if cfg.split_batch:
+            shared, of = ranks, sampler.batch
+            batches = lambda n: shared.batch_share(*of(n * shared.world))  # noqa: E731
     if pipelined:
         batches = cleanup.enter_context(
             BatchPrefetcher(sampler.batch, pin=device.type == "cuda")).batch
-    ipe = cfg.iterations_per_epoch or auto_iterations(data.train, cfg.patch, cfg.batch)
+    ipe = cfg.iterations_per_epoch or auto_iterations(data.train, cfg.patch, cfg.batch * world)
     meta_base = {
         "classes": [{"name": c.name, "color": c.color} for c in project.classes],
         "channels": data.channels, "normalisation": data.norm.to_json(),
@@ -186,14 +265,18 @@ def prepare(project: Project, cfg: TrainConfig, gui: bool, cleanup: ExitStack) -
     }
     if data.instances:
         meta_base["task"] = TASK_INSTANCES
-    atomic_write_text(start.run_dir / CONFIG_FILE, json.dumps(
-        {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
-         "val_images": [s.image_id for s in data.val], "iterations_per_epoch": ipe,
-         **meta_base}, indent=1))
+    if ranks is None or ranks.is_main:
+        extra = {} if ranks is None else {"distributed": {
+            "world_size": world, "backend": ranks.backend, "run_id": ranks.info.run_id}}
+        atomic_write_text(start.run_dir / CONFIG_FILE, json.dumps(
+            {"train_config": cfg.to_json(), "train_images": [s.image_id for s in data.train],
+             "val_images": [s.image_id for s in data.val], "iterations_per_epoch": ipe,
+             **meta_base, **extra}, indent=1))
     weights = None
     if cfg.loss.get("name") == "weighted_ce":
         weights = ((pos_weight(counts),) if n_out == 1 else
                    tuple(float(v) for v in class_weights(
                        counts, cfg.loss.get("class_weight_mode", "inverse"))))
     return TrainingSetup(cfg, data, device, model, opt, scaler, loss_fn, start, batches,
-                         pipelined, use_amp, amp_dtype, channels_last, ipe, meta_base, weights)
+                         pipelined, use_amp, amp_dtype, channels_last, ipe, meta_base, weights,
+                         ranks, net)

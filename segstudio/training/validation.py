@@ -15,6 +15,7 @@ from segstudio.inference.instance_model import object_maps, semantic_labels
 from segstudio.inference.tiling import predict_heads, predict_probabilities
 from segstudio.models.base import SegmentationModel
 from segstudio.training.data import TrainingData
+from segstudio.training.distributed import Ranks
 from segstudio.training.events import EpochReport
 
 
@@ -30,10 +31,20 @@ class ObjectCase:
 @torch.no_grad()
 def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.device,
                    tile: int, epoch: int, train_loss: float, amp: bool,
-                   keep: list[ObjectCase] | None = None) -> EpochReport:
+                   keep: list[ObjectCase] | None = None, ranks: Ranks | None = None
+                   ) -> EpochReport:
     """The epoch's report (best=False, seconds=0, no object scores: the loop fills them in).
     The model is put in eval mode for the pass and back in train mode after. Instance
-    projects: each image's maps are appended to ``keep``."""
+    projects: each image's maps are appended to ``keep``.
+
+    A distributed run (``ranks``) scores each rank's share of the images and adds up the
+    counts, so every rank reports what one process would; instance projects score every image
+    on every rank (their object scores need all the maps)."""
+    images = data.val
+    if ranks is not None:
+        ranks.sync_buffers(model)
+        if keep is None:
+            images = ranks.share(data.val)
     model.eval()
     K = data.num_classes
 
@@ -45,7 +56,7 @@ def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.d
     depth_cms = {d: ConfusionMatrix(K) for d in depths} if len(depths) > 1 else {}
     losses: list[float] = []
     weights: list[int] = []
-    for s in data.val:
+    for s in images:
         x = data.norm.apply(s.image)
         if depth_cms:
             # One pass for the default output and every depth (not one pass per depth).
@@ -70,8 +81,16 @@ def validate_epoch(model: SegmentationModel, data: TrainingData, device: torch.d
                                    maps.interior.astype(np.float16), s.instances,
                                    unlabelled if unlabelled.any() else None))
     model.train()
+    if ranks is not None and images is not data.val:
+        cm.matrix = ranks.sum(cm.matrix)
+        for dcm in depth_cms.values():
+            dcm.matrix = ranks.sum(dcm.matrix)
+        total, n_all = ranks.sum(np.array([np.dot(losses, weights) if losses else 0.0,
+                                           float(sum(weights))]))
+        val_loss = float(total / n_all) if n_all else None
+    else:
+        val_loss = float(np.average(losses, weights=weights)) if losses else None
     iou = cm.iou_per_class()
-    val_loss = float(np.average(losses, weights=weights)) if losses else None
     return EpochReport(epoch, train_loss, val_loss, cm.matrix.copy(),
                        tuple(float(v) for v in iou), cm.miou(), cm.pixel_accuracy(),
                        {d: dcm.miou() for d, dcm in depth_cms.items()})
