@@ -122,7 +122,8 @@ def _json(cfg: TrainConfig) -> str:
 RUN_SH = """#!/usr/bin/env bash
 # segstudio job for the project "{name}" (written {date} by segstudio {version}).
 #   bash run.sh                  train with the settings in config.json
-#   GPUS=4 bash run.sh           ... on 4 GPUs of this machine (torchrun, one process each)
+#   GPUS=4 bash run.sh           ... on 4 GPUs of this machine (torchrun, one process each;
+#                                --max-restarts 2 resumes from the last checkpoint on a crash)
 #   bash run.sh --time-budget 30 --device cuda     (options of `segstudio train` are added)
 # The run folder appears in project/runs/<start time>/; bring that folder back and use
 # Model > Import Run... in the window.
@@ -131,8 +132,10 @@ cd "$(dirname "$0")"
 PY=${{PYTHON:-python3}}
 GPUS=${{GPUS:-{gpus}}}
 if [ "$GPUS" -gt 1 ]; then
-  exec "$PY" -m torch.distributed.run --standalone --nproc_per_node "$GPUS" \\
-    -m segstudio train project --config config.json "$@"
+  exec "$PY" -m segstudio train project --config config.json --gpus "$GPUS" "$@"
+fi
+if [ "${{PROCS:-1}}" -gt 1 ]; then   # a CPU server: PROCS processes (gloo) share its cores
+  exec "$PY" -m segstudio train project --config config.json --procs "$PROCS" "$@"
 fi
 exec "$PY" -m segstudio train project --config config.json "$@"
 """
@@ -147,6 +150,7 @@ RUN_SBATCH = """#!/bin/bash
 #SBATCH --time=04:00:00
 #SBATCH --output=segstudio-%j.log
 # Several nodes: set --nodes=N above and replace the last line by
+#   export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1     # (restarts: see docs/scale-out.md)
 #   srun python3 -m torch.distributed.run --nnodes "$SLURM_NNODES" --nproc_per_node {gpus} \\
 #     --rdzv-backend c10d --rdzv-endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" \\
 #     | head -n1):29500" -m segstudio train project --config config.json
