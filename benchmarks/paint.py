@@ -266,10 +266,16 @@ def main() -> None:
     stop_background, background_runs = threading.Event(), [0]
     if args.during_superpixels:
         from segstudio.core.superpixels import compute_superpixels
+        from segstudio.ui.preload import wait_preloaded
 
+        wait_preloaded(180)  # as in the window: scikit-image is imported by then
         sp_image = make_image(2048)
 
         def superpixels_forever() -> None:
+            from segstudio.ui.canvas.assist import ASSIST_NICE
+            from segstudio.ui.tasks import lower_thread_priority
+
+            lower_thread_priority(ASSIST_NICE)  # as the canvas's assistants' worker is
             while not stop_background.is_set():
                 compute_superpixels(sp_image, 24)
                 background_runs[0] += 1

@@ -16,8 +16,8 @@ import numpy as np
 from segstudio.core.painting import Rect, clip_rect
 
 MIN_BOX = 3          # pixels per side; a smaller drag is a click, not a box
-DEFAULT_ITERATIONS = 4
-MAX_SIDE = 320       # longest side GrabCut sees, context included
+DEFAULT_ITERATIONS = 3
+MAX_SIDE = 256       # longest side GrabCut sees, context included
 
 
 def _bgr(sub: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Import PyTorch in the background once the window is up.
+"""Import PyTorch (and the assistants' scikit-image) in the background once the window is up.
 
 Importing torch holds Python's GIL for a few hundred milliseconds (loading its C++ core), which
 freezes the window once wherever it happens. Doing it shortly after start-up, while the user is
@@ -26,6 +26,14 @@ def _import_all() -> None:
         import segstudio.training.losses  # noqa: F401
 
         _warm_up_step()
+        # The assistants' libraries (superpixels, GrabCut, uncertainty): importing
+        # scikit-image's segmentation and scipy.ndimage holds the GIL for most of a second,
+        # which the first superpixel brush would otherwise cost the painting.
+        import scipy.ndimage  # noqa: F401
+        import skimage.segmentation  # noqa: F401
+
+        import segstudio.core.grabcut  # noqa: F401
+        import segstudio.core.superpixels  # noqa: F401
     except Exception:
         pass  # a broken install shows itself, with a message, when training starts
     finally:

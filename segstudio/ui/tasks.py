@@ -171,7 +171,7 @@ class TaskRunner(QObject):
             if task.cancelled:
                 return
             if self.nice:
-                _lower_thread_priority(self.nice)
+                lower_thread_priority(self.nice)
             result = task.fn(task)
         except (Cancelled, InterruptedError):
             task.cancel()
@@ -200,7 +200,7 @@ class TaskRunner(QObject):
             pass
 
 
-def _lower_thread_priority(nice: int) -> None:
+def lower_thread_priority(nice: int) -> None:
     """Make the calling thread ``nice`` steps nicer than the process (once per thread). On
     Linux a thread is a task of its own for setpriority; elsewhere this does nothing."""
     if getattr(_priority, "done", False) or not hasattr(os, "setpriority"):

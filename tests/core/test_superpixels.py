@@ -247,3 +247,25 @@ def test_size_mismatch_raises(sp_rgb):
     with pytest.raises(ValueError):
         S.SuperpixelStroke(sp_rgb).paint_segment(
             np.full((H, W + 1), UNLABELLED, np.uint8), 1, 1, 5, 5, 3, 1)
+
+
+def test_large_images_are_segmented_at_half_size_with_covering_boxes():
+    """A 1 MP+ image with superpixels of 16 px or more: SLIC on a half-size copy, labels
+    scaled back; every superpixel lies inside its box (grown by a pixel, odd sizes too), the
+    count is near the request, and a stroke still labels whole superpixels."""
+    h, w = 1001, 1203
+    img = structured(h, w)
+    sp = S.compute_superpixels(img, 24)
+    lab = sp.labels
+    assert lab.shape == (h, w) and lab.dtype == np.int32
+    assert S.HALF_PIXELS_FROM <= h * w and sp.size >= S.HALF_SIZE_FROM
+    boxes = np.array([tuple(b) for b in sp.boxes])
+    x0, y0, x1, y1 = (boxes[lab, k] for k in range(4))
+    yy, xx = np.mgrid[:h, :w]
+    assert ((xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1)).all()
+    expected = h * w / 24 ** 2
+    assert expected / 2 <= sp.count <= expected * 2
+    mask = np.full((h, w), 255, np.uint8)
+    S.SuperpixelStroke(sp).paint_segment(mask, 100, 100, 700, 600, 3, 1)
+    foot = footprint((h, w), 100, 100, 700, 600, 3)
+    assert np.array_equal(mask == 1, np.isin(lab, np.unique(lab[foot])))

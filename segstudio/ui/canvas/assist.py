@@ -19,6 +19,7 @@ from segstudio.ui.tasks import TaskRunner
 
 # SLIC labels cost 4 bytes a pixel and ~1 s per 4 MP here: past this the brush is not offered.
 SUPERPIXEL_MAX_PIXELS = 16_000_000
+ASSIST_NICE = 5  # the assistants' worker: below the window, above the uncertainty scoring
 
 
 class BoundaryLayer(LabelLayer):
@@ -54,7 +55,7 @@ class CanvasAssist:
         # Set by the window: predict the shown image, False when there is no model.
         self.prediction_request: Callable[[], bool] | None = None
         self.assist_runner = TaskRunner("assistants", parent=self,  # type: ignore[arg-type]
-                                        nice=5)
+                                        nice=ASSIST_NICE)
         self.boundary_layer = BoundaryLayer(opacity=0.8)
         self.boundary_layer.visible = False
         self.uncertainty_layer = LabelLayer(opacity=0.6)
