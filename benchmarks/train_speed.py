@@ -19,8 +19,9 @@ prefetch  the pipelined loop GPUs get (``TrainConfig.pipelined``: batches cut ah
           losses read in groups) against the plain one, forced on the CPU: how long the loop
           waits for a batch, and trainer/bare of each.
 dashboard images/s of training from the real MainWindow (offscreen Qt, dashboard live, via
-          ``MainWindow.start_training`` -> TrainingController -> QThread) over images/s of the
-          headless generator, same config and thread count, taking turns every 2 iterations;
+          ``MainWindow.coordinator.start`` -> TrainingController -> its niced worker thread)
+          over images/s of the headless generator, same config and thread count, taking turns
+          every 2 iterations;
           a 5 ms GUI heartbeat timer gives the longest freeze of the window (``max_stall_ms``).
 smp       achieved GFLOP/s of a training step (forward + backward) of our U-Net++ and of
           segmentation_models_pytorch's UnetPlusPlus, both counted with
@@ -410,7 +411,7 @@ class Window:
         t0 = time.perf_counter()
         cpu0 = time.thread_time()  # CPU time of this (the GUI) thread
         try:
-            if not self.w.start_training(cfg):
+            if not self.w.coordinator.start(cfg):
                 raise RuntimeError("the window did not start training")
             QTimer.singleShot(int(timeout_s * 1000), loop.quit)
             loop.exec()
@@ -498,7 +499,7 @@ class Window:
         gen = None
         tr.fault_hook = hook
         try:
-            if not self.w.start_training(cfg_g):
+            if not self.w.coordinator.start(cfg_g):
                 raise RuntimeError("the window did not start training")
             if switch_interval is not None:  # override the controller's 1 ms (prototype)
                 sys.setswitchinterval(switch_interval)
@@ -835,6 +836,11 @@ def main() -> None:
                 log(f"{'threads (headless/window)':60s} {'headless':>9s} {'window':>8s} "
                     f"{'ratio':>6s} {'thru':>6s} {'med':>6s} {'stall ms':>8s}")
                 for label, r in d["rows"].items():
+                    if "threads_headless" not in r:  # the before / now comparison
+                        log(f"{label}: window {r['window_images_per_s_before']:.2f} -> "
+                            f"{r['window_images_per_s']:.2f} img/s ({r['ratio']:.3f}x); max "
+                            f"stall {r['max_stall_ms_before']:.0f} -> {r['max_stall_ms']:.0f} ms")
+                        continue
                     th = f"{label} {r['threads_headless']}/{r['threads_window']}"
                     log(f"{th:60s} {r['headless_images_per_s']:9.2f} "
                         f"{r['window_images_per_s']:8.2f} {r['ratio']:6.3f} "
