@@ -288,3 +288,17 @@ def test_model_brush_copies_the_prediction_under_the_brush_only(qtbot, tmp_path,
     undo(qtbot, panel)
     assert np.array_equal(panel.current_mask(), before)
     panel.flush_saves()
+
+
+def test_superpixels_of_an_image_too_large_are_refused_with_a_reason(qtbot, tmp_path,
+                                                                      monkeypatch):
+    import segstudio.ui.canvas.assist as assist
+
+    panel = open_panel(qtbot, tmp_path, 1.0)
+    monkeypatch.setattr(assist, "SUPERPIXEL_MAX_PIXELS", 100)   # this 160 x 120 image is "huge"
+    key(qtbot, panel.view, Qt.Key.Key_S)
+    with qtbot.waitSignal(panel.notice) as notice:
+        click(qtbot, panel.view, at(panel.view, 50, 50))
+    assert "offered for images up to" in notice.args[0] and not panel.superpixels_pending
+    assert (classes_of(panel) == UNLABELLED).all()
+    panel.flush_saves()

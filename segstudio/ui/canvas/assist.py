@@ -159,6 +159,11 @@ class CanvasAssist:
                 on_error=lambda m: self.hint.emit(m), replace="superpixels")
         return None
 
+    @property
+    def superpixels_pending(self) -> bool:
+        """Superpixels of the shown image are being computed."""
+        return self._superpixels_pending is not None
+
     def _on_superpixels(self, key: tuple[str, int], sp: Superpixels) -> None:
         if self._superpixels_pending == key:
             self._superpixels_pending = None

@@ -27,6 +27,7 @@ from segstudio.core.accept import accept_segment
 from segstudio.core.grabcut import MIN_BOX, grabcut_object
 from segstudio.core.painting import Rect
 from segstudio.core.superpixels import SuperpixelStroke
+from segstudio.ui.canvas.assist import SUPERPIXEL_MAX_PIXELS
 from segstudio.ui.canvas.tools import (
     BrushTool,
     EraserTool,
@@ -206,7 +207,9 @@ class SuperpixelTool(BrushTool):
         sp = ctx.superpixels()
         if sp is None:
             ctx.notify("The superpixels of this image are being computed; paint again in a "
-                       "moment.")
+                       "moment." if ctx.superpixels_pending else
+                       f"Superpixels are offered for images up to "
+                       f"{SUPERPIXEL_MAX_PIXELS // 1_000_000} MP: use the brush or the wand.")
             return
         self._stroke = SuperpixelStroke(sp)
         super().press(ctx, u, v, button)
