@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from segstudio.core.channels import as_uint8, colour_or_grey
 from segstudio.core.painting import Rect, clip_rect
 
 MIN_BOX = 3          # pixels per side; a smaller drag is a click, not a box
@@ -21,16 +22,10 @@ MAX_SIDE = 256       # longest side GrabCut sees, context included
 
 
 def _bgr(sub: np.ndarray) -> np.ndarray:
+    """GrabCut's input: 3 uint8 channels (a grey picture repeated)."""
+    sub = as_uint8(colour_or_grey(sub))
     if sub.ndim == 2:
         sub = np.repeat(sub[:, :, None], 3, axis=2)
-    elif sub.shape[2] == 1:
-        sub = np.repeat(sub, 3, axis=2)
-    elif sub.shape[2] >= 4:
-        sub = sub[:, :, :3]
-    elif sub.shape[2] == 2:
-        sub = np.repeat(sub[:, :, :1], 3, axis=2)
-    if sub.dtype != np.uint8:
-        sub = np.clip(sub, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(sub)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segstudio.core.channels import colour_or_grey
 from segstudio.core.painting import Only, OnWrite, Rect, segment_pieces, write_where
 
 DEFAULT_SIZE = 24   # pixels across one superpixel
@@ -55,11 +56,7 @@ def compute_superpixels(image: np.ndarray, size: int = DEFAULT_SIZE,
     from skimage.segmentation import slic
 
     size = int(max(MIN_SIZE, min(MAX_SIZE, size)))
-    img = image
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3 and img.shape[2] >= 4:
-        img = img[:, :, :3]
+    img = colour_or_grey(image)
     h, w = img.shape[:2]
     n = max(1, int(round(h * w / float(size * size))))
     # SLIC's cost is per pixel: superpixels of 16 px and more are found on a half-size copy
@@ -70,14 +67,12 @@ def compute_superpixels(image: np.ndarray, size: int = DEFAULT_SIZE,
 
         img = cv2.resize(np.ascontiguousarray(img), (max(1, w // 2), max(1, h // 2)),
                          interpolation=cv2.INTER_AREA)
-    colour = img.ndim == 3 and img.shape[2] == 3
-    if colour:
+    if img.ndim == 3:  # colour
         # max_num_iter 5: SLIC's clusters barely move after that; it halves the time
         labels = slic(img, n_segments=n, compactness=compactness, start_label=0,
                       max_num_iter=5, channel_axis=-1, convert2lab=True)
     else:
-        g = img[..., 0] if img.ndim == 3 else img
-        g = g.astype(np.float32)
+        g = img.astype(np.float32)
         lo, hi = float(g.min()), float(g.max())
         g = (g - lo) / (hi - lo) if hi > lo else np.zeros_like(g)
         # compactness is relative to the value range: 0.1 on 0..1 is SLIC's 10 on Lab's 0..100

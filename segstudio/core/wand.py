@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from segstudio.core.channels import as_uint8, colour_or_grey
 from segstudio.core.painting import (
     Only,
     OnWrite,
@@ -38,20 +39,6 @@ MAX_TOLERANCE = 255
 Passable = Callable[[Rect], np.ndarray | None] | None
 
 
-def _as_cv_image(sub: np.ndarray) -> np.ndarray:
-    """A window of the display image as cv2.floodFill takes it: 1 or 3 uint8 channels."""
-    if sub.ndim == 3:
-        if sub.shape[2] == 1:
-            sub = sub[:, :, 0]
-        elif sub.shape[2] >= 4:
-            sub = sub[:, :, :3]  # alpha is not a colour
-        elif sub.shape[2] == 2:
-            sub = sub[:, :, 0]
-    if sub.dtype != np.uint8:
-        sub = np.clip(sub, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(sub)
-
-
 def wand_region(image: np.ndarray, x: int, y: int, tolerance: float,
                 passable: Passable = None, start_window: int = 512
                 ) -> tuple[Rect, np.ndarray] | None:
@@ -62,7 +49,7 @@ def wand_region(image: np.ndarray, x: int, y: int, tolerance: float,
     tol = float(max(0.0, min(float(MAX_TOLERANCE), tolerance)))
 
     def fill(win: Rect) -> tuple[np.ndarray, Sequence[int]] | None:
-        sub = _as_cv_image(image[win.slices])
+        sub = np.ascontiguousarray(as_uint8(colour_or_grey(image[win.slices])))
         ff = np.zeros((win.height + 2, win.width + 2), np.uint8)
         if passable is not None:
             ok = passable(win)
