@@ -32,7 +32,7 @@ from segstudio.errors import ConfigError
 from segstudio.io.atomic import atomic_write_text
 from segstudio.project.project import ImageEntry, Project
 from segstudio.training.config import TrainConfig
-from segstudio.training.run_log import CONFIG_FILE, METRICS_FILE, read_run
+from segstudio.training.run_log import CONFIG_FILE, read_run
 
 JOB_CONFIG = "config.json"
 
@@ -211,8 +211,6 @@ def import_run(project: Project, run_dir: str | os.PathLike[str]) -> Path:
     tmp = project.runs_dir / f".{src.name}.importing"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.tmp", ".*"))
-    if not (tmp / METRICS_FILE).exists() and (src / METRICS_FILE).exists():
-        raise ConfigError(f"{src.name}: its metrics log could not be copied.")
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest

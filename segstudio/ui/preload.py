@@ -31,9 +31,6 @@ def _import_all() -> None:
         # which the first superpixel brush would otherwise cost the painting.
         import scipy.ndimage  # noqa: F401
         import skimage.segmentation  # noqa: F401
-
-        import segstudio.core.grabcut  # noqa: F401
-        import segstudio.core.superpixels  # noqa: F401
     except Exception:
         pass  # a broken install shows itself, with a message, when training starts
     finally:

@@ -22,10 +22,10 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
-from segstudio.core import wand
+from segstudio.core import painting, wand
 from segstudio.core.accept import accept_segment
 from segstudio.core.grabcut import MIN_BOX, grabcut_object
-from segstudio.core.painting import Rect
+from segstudio.core.painting import Rect, segment_pieces, write_where
 from segstudio.core.superpixels import SuperpixelStroke
 from segstudio.ui.canvas.assist import SUPERPIXEL_MAX_PIXELS
 from segstudio.ui.canvas.tools import (
@@ -138,8 +138,6 @@ class WandTool(Tool):
         box, region = found
         ctx.edit_started()
         ctx.begin_object_edit(seed[0] + 0.5, seed[1] + 0.5, "new")
-        from segstudio.core.painting import write_where
-
         rect = write_where(ctx.document.mask, box, region, ctx.paint_value(False),
                            ctx.preserve_labels, ctx.document.before_write, only=ctx.paint_only)
         ctx.area_changed(rect)
@@ -168,8 +166,6 @@ class MaskFillTool(Tool):
            "Shift+click.")
 
     def press(self, ctx, u, v, button) -> None:
-        from segstudio.core import painting
-
         if button != Qt.MouseButton.LeftButton:
             return
         doc = ctx.document
@@ -318,8 +314,6 @@ class BoxTool(Tool):
         ctx.run_assist(lambda: grabcut_object(image, box), done, replace=not commit)
 
     def _commit(self, ctx, found: tuple[Rect, np.ndarray]) -> None:
-        from segstudio.core.painting import write_where
-
         self._preview = None
         self._preview_box = None
         self._b = None
@@ -401,24 +395,16 @@ class ModelBrushTool(BrushTool):
     def paint_overlay(self, ctx, painter, hover) -> None:
         labels = ctx.prediction_labels
         if hover is not None and labels is not None:
-            size = ctx.brush_size
-            cx, cy = hover
-            r = math.ceil(size / 2) + 1
-            box = Rect(math.floor(cx) - r, math.floor(cy) - r, math.floor(cx) + r + 1,
-                       math.floor(cy) + r + 1).intersect(Rect(0, 0, labels.shape[1],
-                                                              labels.shape[0]))
-            if not box.empty:
-                from segstudio.core.painting import paint_dab
-
-                foot = np.zeros((box.height, box.width), np.uint8)
-                if paint_dab(foot, cx - box.x0, cy - box.y0, size, 1) is not None:
-                    idx = np.where(foot.astype(bool), labels[box.slices], 255).astype(np.uint8)
-                    img = QImage(idx.data, idx.shape[1], idx.shape[0], idx.shape[1],
-                                 QImage.Format.Format_Indexed8)
-                    img.setColorTable(ctx.class_table(PREVIEW_ALPHA))
-                    a = ctx.view.image_to_widget(box.x0, box.y0)
-                    b = ctx.view.image_to_widget(box.x1, box.y1)
-                    painter.drawImage(QRectF(a, b), img)
+            # the dab a click would accept: the same footprint the stroke uses
+            u, v = hover
+            for box, foot in segment_pieces(u, v, u, v, ctx.brush_size, labels.shape):
+                idx = np.ascontiguousarray(np.where(foot, labels[box.slices], 255),
+                                           dtype=np.uint8)
+                img = QImage(idx.data, idx.shape[1], idx.shape[0], idx.shape[1],
+                             QImage.Format.Format_Indexed8)
+                img.setColorTable(ctx.class_table(PREVIEW_ALPHA))
+                painter.drawImage(QRectF(ctx.view.image_to_widget(box.x0, box.y0),
+                                         ctx.view.image_to_widget(box.x1, box.y1)), img)
         super().paint_overlay(ctx, painter, hover)
 
 
