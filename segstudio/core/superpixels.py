@@ -30,6 +30,7 @@ class Superpixels:
     boxes: list[Rect]                     # a box holding every pixel of superpixel i (tight
                                           # when found at full size)
     size: int                             # the size they were made for
+    _edges: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def count(self) -> int:
@@ -40,12 +41,15 @@ class Superpixels:
         return box, self.labels[box.slices] == index
 
     def boundaries(self) -> np.ndarray:
-        """H x W bool: pixels whose right or lower neighbour is another superpixel."""
-        lab = self.labels
-        edge = np.zeros(lab.shape, bool)
-        edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
-        edge[:-1, :] |= lab[:-1, :] != lab[1:, :]
-        return edge
+        """H x W bool: pixels whose right or lower neighbour is another superpixel (made once:
+        the canvas asks for it in its worker, so the window only shows it)."""
+        if self._edges is None:
+            lab = self.labels
+            edge = np.zeros(lab.shape, bool)
+            edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+            edge[:-1, :] |= lab[:-1, :] != lab[1:, :]
+            self._edges = edge
+        return self._edges
 
 
 def compute_superpixels(image: np.ndarray, size: int = DEFAULT_SIZE,

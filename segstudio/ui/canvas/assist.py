@@ -153,8 +153,13 @@ class CanvasAssist:
             self._superpixels_pending = key
             image, size = self.display_image, self.superpixel_size
             self.hint.emit("Computing superpixels…")
+            def job(task: Any) -> Superpixels:
+                sp = compute_superpixels(image, size)
+                sp.boundaries()  # made here, not in the window's thread when they are shown
+                return sp
+
             self.assist_runner.submit(
-                lambda task: compute_superpixels(image, size),
+                job,
                 on_done=lambda sp: self._on_superpixels(key, sp),
                 on_error=lambda m: self.hint.emit(m), replace="superpixels")
         return None
