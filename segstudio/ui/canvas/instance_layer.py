@@ -33,9 +33,8 @@ import numpy as np
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QImage, QPainter
 
-from segstudio.core.classes import ClassInfo
 from segstudio.core.instances import ID_MASK
-from segstudio.ui.canvas.layers import Layer, Patch
+from segstudio.ui.canvas.layers import ClassMapLayer, Patch
 
 PALETTE_SIZE = 256  # indexed by the id's low byte
 _GOLDEN = 0.6180339887498949
@@ -104,37 +103,17 @@ def borders(values: np.ndarray, has: np.ndarray) -> np.ndarray:
     return b
 
 
-class InstanceLayer(Layer):
+class InstanceLayer(ClassMapLayer):
     """Shows a packed uint32 label array; the same interface as ``LabelLayer``."""
 
+    DTYPE = np.uint32
+    WRONG_ARRAY = "an instance layer shows a 2-D uint32 label array"
+
     def __init__(self, opacity: float = 0.5) -> None:
-        self._array: np.ndarray | None = None
-        self._classes: list[ClassInfo] = []
-        self._opacity = float(opacity)
+        super().__init__(opacity)
         self._palette = object_palette()
         self.object_colours = True
         self.highlight = 0  # the current object's id (outlined in white), 0 = none
-        self._rebuild()
-
-    @property
-    def array(self) -> np.ndarray | None:
-        return self._array
-
-    def set_array(self, array: np.ndarray | None) -> None:
-        if array is not None and (array.dtype != np.uint32 or array.ndim != 2):
-            raise ValueError("an instance layer shows a 2-D uint32 label array")
-        self._array = array
-
-    @property
-    def opacity(self) -> float:
-        return self._opacity
-
-    def set_opacity(self, opacity: float) -> None:
-        self._opacity = min(1.0, max(0.0, float(opacity)))
-        self._rebuild()
-
-    def set_classes(self, classes: list[ClassInfo]) -> None:
-        self._classes = list(classes)
         self._rebuild()
 
     def set_object_colours(self, on: bool) -> None:

@@ -162,32 +162,26 @@ class ImageLayer(Layer):
         painter.drawImage(QPoint(patch.left, patch.top), img)
 
 
-class LabelLayer(Layer):
-    """An index map (mask or prediction) drawn in class colours at an opacity; values without a
-    class (255 = not labelled) are transparent. Shows the array itself: writes to it appear on
-    the next repaint of the written area, with no conversion step."""
+class ClassMapLayer(Layer):
+    """A 2-D array drawn through the project's classes at an opacity: what the mask overlays
+    share (LabelLayer here, instance_layer.InstanceLayer). Subclasses draw it (``render``) and
+    make their colours (``_rebuild``, called again when the opacity or the classes change)."""
+
+    DTYPE: type = np.uint8
+    WRONG_ARRAY = "a label layer shows a 2-D uint8 array"
 
     def __init__(self, opacity: float = 0.5) -> None:
         self._array: np.ndarray | None = None
         self._classes: list[ClassInfo] = []
         self._opacity = float(opacity)
-        self._table: list[int] = []
-        self._confidence = False
-        self._rebuild()
 
     @property
     def array(self) -> np.ndarray | None:
         return self._array
 
-    def set_confidence_mode(self, on: bool) -> None:
-        """Show the array as confidence (0..255) instead of classes: uncertain pixels glow
-        magenta, confident ones stay clear, which is where a user should look to correct."""
-        self._confidence = bool(on)
-        self._rebuild()
-
     def set_array(self, array: np.ndarray | None) -> None:
-        if array is not None and (array.dtype != np.uint8 or array.ndim != 2):
-            raise ValueError("a label layer shows a 2-D uint8 array")
+        if array is not None and (array.dtype != self.DTYPE or array.ndim != 2):
+            raise ValueError(self.WRONG_ARRAY)
         self._array = array
 
     @property
@@ -200,6 +194,27 @@ class LabelLayer(Layer):
 
     def set_classes(self, classes: list[ClassInfo]) -> None:
         self._classes = list(classes)
+        self._rebuild()
+
+    def _rebuild(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+
+class LabelLayer(ClassMapLayer):
+    """An index map (mask or prediction) drawn in class colours at an opacity; values without a
+    class (255 = not labelled) are transparent. Shows the array itself: writes to it appear on
+    the next repaint of the written area, with no conversion step."""
+
+    def __init__(self, opacity: float = 0.5) -> None:
+        super().__init__(opacity)
+        self._table: list[int] = []
+        self._confidence = False
+        self._rebuild()
+
+    def set_confidence_mode(self, on: bool) -> None:
+        """Show the array as confidence (0..255) instead of classes: uncertain pixels glow
+        magenta, confident ones stay clear, which is where a user should look to correct."""
+        self._confidence = bool(on)
         self._rebuild()
 
     def _rebuild(self) -> None:
