@@ -6,33 +6,22 @@ import pytest
 from PySide6.QtCore import Qt
 
 from segstudio.core.instances import unpack
-from segstudio.project.demo import generate_demo
-from segstudio.training.config import TrainConfig
-from segstudio.training.loop import train
-from segstudio.ui.main_window import MainWindow
+from segstudio.project.project import Project
+from tests.ui.window_helpers import open_project_window, train_tiny_demo
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=3, size=96,
-                            labelled=2, task="instances")
-    assert project.is_instances
-    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
-                      iterations_per_epoch=4)
-    events = list(train(project, cfg))
-    assert events[-1].reason == "completed", events[-1].message
-    return project.root, events[-1].best_checkpoint
+    root, ckpt = train_tiny_demo(tmp_path_factory.mktemp("p") / "demo", task="instances")
+    assert Project.open(root).is_instances
+    return root, ckpt
 
 
 def test_predict_accept_objects_undo(qtbot, trained):
     from segstudio.io.instances import read_instances
 
     root, ckpt = trained
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.image_shown, timeout=10000):
-        assert w.open_path(root)
+    w = open_project_window(qtbot, root)
     assert w.load_model(ckpt)
     before = w.canvas.current_mask().copy()
     assert before.dtype == np.uint32
@@ -70,11 +59,7 @@ def test_predict_all_writes_instance_maps_beside_the_class_masks(qtbot, trained)
     from segstudio.io.masks import read_mask
 
     root, ckpt = trained
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.image_shown, timeout=10000):
-        assert w.open_path(root)
+    w = open_project_window(qtbot, root)
     assert w.load_model(ckpt)
     with qtbot.waitSignal(w.predictions.all_finished, timeout=60000) as done:
         w.predict_all_action.trigger()

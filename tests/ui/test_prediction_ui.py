@@ -4,31 +4,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from segstudio.project.demo import generate_demo
-from segstudio.training.config import TrainConfig
-from segstudio.training.loop import train
-from segstudio.ui.main_window import MainWindow
+from tests.ui.window_helpers import open_project_window, train_tiny_demo
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    project = generate_demo(tmp_path_factory.mktemp("p") / "demo", n_images=3, size=96,
-                            labelled=2)
-    cfg = TrainConfig(model={"base_width": 4, "levels": 3}, patch=64, batch=4, epochs=2,
-                      iterations_per_epoch=4)
-    events = list(train(project, cfg))
-    assert events[-1].reason == "completed"
-    return project.root, events[-1].best_checkpoint
+    return train_tiny_demo(tmp_path_factory.mktemp("p") / "demo")
 
 
 @pytest.fixture
 def window(qtbot, trained):
     root, ckpt = trained
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.image_shown, timeout=10000):
-        assert w.open_path(root)
+    w = open_project_window(qtbot, root)
     assert w.load_model(ckpt)
     yield w
     w.close()
