@@ -40,6 +40,7 @@ class LabelNextController(QObject):
         self._key: tuple[Any, ...] | None = None   # (session, checkpoint, depth) scored for
         self._running = False
         self._pending_region: str | None = None      # image to zoom into once it is shown
+        self._visited: set[str] = set()              # gone to since the scores came
         self._runner = TaskRunner("uncertainty", parent=self, nice=10)
         # New best checkpoints come every epoch: wait a moment so a burst makes one pass.
         self._timer = QTimer(self, singleShot=True, interval=1500)
@@ -54,6 +55,7 @@ class LabelNextController(QObject):
         self._runner.cancel()
         self._timer.stop()
         self.scores.clear()
+        self._visited.clear()
         self._key = None
         self._running = False
         self._apply_order()
@@ -65,6 +67,7 @@ class LabelNextController(QObject):
         """The session's model changed: score again (soon, in the background)."""
         self._runner.cancel()
         self.scores.clear()
+        self._visited.clear()
         self._key = None
         self._running = False
         s = self.session
@@ -139,8 +142,8 @@ class LabelNextController(QObject):
         return score.rescored(_class_mask(mask)).score
 
     def label_next(self) -> bool:
-        """Go to the image and region the model is least sure of. The shown image first, if
-        it is the least sure one and its region is not on screen yet; else the next image."""
+        """Go to the least sure image not visited since the scores came (its least sure
+        region), so that pressing again walks down the order; after the last, from the top."""
         from segstudio.core.uncertainty import order_by_uncertainty
 
         s, bar = self.session, self.window.statusBar()
@@ -157,19 +160,18 @@ class LabelNextController(QObject):
                             "moment.", 6000)
             return False
         order = order_by_uncertainty(self.current_scores())
-        cur = self.window.current_image_id
-        canvas = self.window.canvas
-        target = order[0]
-        if target == cur:
-            region = self._region(cur)
-            if region is not None and canvas.view.visible_image_rect() == \
-                    canvas.view.visible_image_rect().intersect(region) \
-                    and len(order) > 1:
-                target = order[1]  # already looking at it: on to the next image
-            elif region is not None:
-                canvas.view.show_rect(region)
-                bar.showMessage(self._describe(cur), 6000)
-                return True
+        fresh = [i for i in order if i not in self._visited]
+        if not fresh:  # every image visited: start again from the least sure
+            self._visited.clear()
+            fresh = order
+        target = fresh[0]
+        self._visited.add(target)
+        if target == self.window.current_image_id:
+            region = self._region(target)
+            if region is not None:
+                self.window.canvas.view.show_rect(region)
+            bar.showMessage(self._describe(target), 6000)
+            return True
         self._pending_region = target
         self.window.image_list.select_image(target)  # read in the background: image_shown
         bar.showMessage(self._describe(target), 6000)

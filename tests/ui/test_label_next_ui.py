@@ -62,9 +62,15 @@ def test_scores_order_map_and_jump_follow_a_direct_computation(qtbot, window):
         assert shown_sig.args[0] == top
     region = ctl._region(top)
     vis = w.canvas.view.visible_image_rect()
-    assert region is not None and vis.intersect(region) == region.intersect(
-        w.canvas.view.visible_image_rect())
+    assert region is not None and vis.intersect(region) == region    # the region is on screen
     assert vis.area < 96 * 96                                   # zoomed in
+    # Pressing again goes on down the order: the second least sure image, then the third.
+    for expected in order_by_uncertainty(got)[1:3]:
+        with qtbot.waitSignal(w.image_shown, timeout=10000) as shown_sig:
+            qtbot.keyClick(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+        assert shown_sig.args[0] == expected
+    with qtbot.waitSignal(w.image_shown, timeout=10000):
+        w.image_list.select_image(top)
     # The map on request: sure = 255, over the shown image.
     w.commands["uncertainty_map"].trigger()
     layer = w.canvas.uncertainty_layer
