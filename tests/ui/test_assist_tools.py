@@ -302,3 +302,19 @@ def test_superpixels_of_an_image_too_large_are_refused_with_a_reason(qtbot, tmp_
     assert "offered for images up to" in notice.args[0] and not panel.superpixels_pending
     assert (classes_of(panel) == UNLABELLED).all()
     panel.flush_saves()
+
+
+def test_the_next_image_gets_its_superpixels_without_a_first_stroke(qtbot, tmp_path):
+    from tests.ui.canvas_helpers import make_project
+
+    project = make_project(tmp_path / "two", n_images=2, shape=(60, 80))
+    panel = new_panel(qtbot, project)
+    entry, image, mask = load(project, 0)
+    panel.show_image(entry, image, mask)
+    with qtbot.waitSignal(panel.superpixels_ready, timeout=20000):
+        key(qtbot, panel.view, Qt.Key.Key_S)
+    entry, image, mask = load(project, 1)
+    with qtbot.waitSignal(panel.superpixels_ready, timeout=20000) as ready:
+        panel.show_image(entry, image, mask)          # the tool is still the superpixel brush
+    assert ready.args[0] == entry.id and panel.superpixels() is not None
+    panel.flush_saves()

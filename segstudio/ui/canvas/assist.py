@@ -195,7 +195,7 @@ class CanvasAssist:
         self.boundary_layer.set_array(None)
         self.uncertainty_layer.set_array(None)
         if getattr(self, "tool_name", "") == "superpixel" or self.boundary_layer.visible:
-            self.set_superpixel_boundaries(self.boundary_layer.visible)
+            self.superpixels()  # start now; _on_superpixels shows the boundaries if asked
 
     # ---------------------------------------------------------------- uncertainty
     def set_uncertainty(self, image_id: str, certainty: np.ndarray | None) -> None:
