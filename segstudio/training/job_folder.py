@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,19 @@ def _write_scripts(dest: Path, name: str, gpus: int, version: str) -> None:
         os.chmod(dest / file, mode)
 
 
+def _copy_run_files(src: Path, dst: Path) -> None:
+    """A run folder's files (it has no sub-folders), regular files only: a named pipe, a
+    device or a link would hang the copy or copy something else than the run."""
+    dst.mkdir(parents=True)
+    for entry in sorted(src.iterdir()):
+        if entry.name.startswith(".") or entry.name.endswith(".tmp"):
+            continue  # an atomic write in progress, or not the run's
+        if entry.is_symlink() or not stat.S_ISREG(entry.lstat().st_mode):
+            raise ConfigError(f"{src.name}: {entry.name} is not a regular file; a run folder "
+                              "holds only the files a run writes. Nothing was imported.")
+        shutil.copyfile(entry, dst / entry.name)
+
+
 def import_run(project: Project, run_dir: str | os.PathLike[str]) -> Path:
     """Copy a run folder (from a job, another machine, a still running run) into the
     project's runs/ and return where it now is. Its model must be for the project's classes.
@@ -210,7 +224,11 @@ def import_run(project: Project, run_dir: str | os.PathLike[str]) -> Path:
         return dest
     tmp = project.runs_dir / f".{src.name}.importing"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.tmp", ".*"))
+    try:
+        _copy_run_files(src, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-copied stays in runs/
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest

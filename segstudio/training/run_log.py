@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from segstudio.io.files import read_regular_bytes
 from segstudio.project.project import Project
 from segstudio.training.events import EpochReport
 
@@ -101,7 +102,8 @@ def read_epochs(path: str | Path, num_classes: int | None = None) -> list[EpochR
     if path.is_dir():
         path = path / METRICS_FILE
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # never a FIFO or a device: a run folder may come from elsewhere (Import Run)
+        lines = read_regular_bytes(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return []
     records: list[EpochRecord] = []
@@ -152,7 +154,7 @@ class SavedRun:
 def read_run(run_dir: str | Path) -> SavedRun:
     run_dir = Path(run_dir)
     try:
-        config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        config = json.loads(read_regular_bytes(run_dir / CONFIG_FILE).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         config = {}
     if not isinstance(config, dict):

@@ -72,3 +72,27 @@ def test_import_run_refuses_what_is_not_a_run_of_this_project(qtbot, tmp_path):
     data = json.loads((tmp_path / "j1" / "project" / "segstudio.json").read_text())
     assert job.images_copied == 0 and all(Path(e["path"]).is_absolute() for e in data["images"])
     assert not (tmp_path / "j1" / "project" / "images").exists()
+
+
+def test_import_of_a_run_with_a_named_pipe_or_a_link_is_refused_and_writes_nothing(tmp_path):
+    import shutil
+
+    from segstudio.errors import SegStudioError
+    from segstudio.training.job_folder import import_run
+    from tests.ui.window_helpers import train_tiny_demo
+
+    root, ckpt = train_tiny_demo(tmp_path / "demo", n_images=2, size=64, levels=2)
+    from segstudio.project.project import Project
+
+    project = Project.open(root)
+    run = Path(ckpt).parent
+    for name, make in (("metrics.jsonl", os.mkfifo),
+                       ("last.json", lambda p: os.symlink("/dev/zero", p))):
+        bad = tmp_path / f"bad-{name}"
+        shutil.copytree(run, bad)
+        (bad / name).unlink()
+        make(bad / name)
+        before = sorted(p.name for p in project.runs_dir.iterdir())
+        with pytest.raises(SegStudioError, match=f"{name} is not a regular file"):
+            import_run(project, bad)                  # and it returns: no hang on the pipe
+        assert sorted(p.name for p in project.runs_dir.iterdir()) == before
